@@ -1,0 +1,26 @@
+# `make demo` and `make test` work on a fresh machine: each creates .venv when missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# constraints.txt pins torch to the CPU build; without it pip may pull CUDA packages.
+PIP := $(BIN)/pip install --quiet -c constraints.txt
+
+.PHONY: demo test bench clean
+
+$(BIN)/genbench: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) torch==2.13.0
+	$(PIP) -e '.[test]'
+	touch $@
+
+demo: $(BIN)/genbench
+	$(BIN)/genbench run toy2d --out runs/toy2d
+
+test: $(BIN)/genbench
+	$(BIN)/python -m pytest -q
+
+bench: $(BIN)/genbench
+	$(BIN)/python benchmarks/toy2d.py
+
+clean:
+	rm -rf runs .pytest_cache

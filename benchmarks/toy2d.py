@@ -1,0 +1,172 @@
+"""Benchmark study 000 two ways, in one process, and write JSON.
+
+(a) reference: the study-faithful configuration (toy2d-paper) trained by a plain loop as
+    the study wrote it: DataLoader with shuffle, per-batch tensors, default Adam, one seed
+    at a time, the study's epochs and batch 128. Scored by genbench's metrics.
+(b) genbench: `genbench run toy2d` (seeds stacked, in-memory batches, fused Adam), timed
+    whole: training, metrics, oracle, plots and report.
+
+Usage: python benchmarks/toy2d.py [--ref-seeds 1] [--seeds 5] [--out benchmarks/results/toy2d.json]
+       python benchmarks/toy2d.py --quick   # 3 epochs each: checks the script, not a result
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from genbench.config import load_preset, resolve, set_all_epochs
+from genbench.io import write_json
+from genbench.layout import load_splits
+from genbench.models import build_model
+from genbench.report import read_summary
+from genbench.report.stats import mean_ci
+from genbench.study import eval_context, run_study, sample_run
+from genbench.metrics import evaluate
+from genbench.train.gan import d_loss, g_loss
+from genbench.train.vae import vae_loss
+
+
+def reference_run(config, dataset: str, model_name: str, seed: int) -> dict:
+    """The study's own loop, one seed, one model (as in its vae.py / gan.py)."""
+    settings = config.train_settings(dataset, model_name)
+    splits = load_splits(config, dataset)
+    torch.manual_seed(seed)
+    model = build_model(model_name, 2, config.models[model_name].params)
+    loader = DataLoader(TensorDataset(torch.from_numpy(splits.train)), batch_size=settings.batch_size, shuffle=True)
+    steps = 0
+    start = time.perf_counter()
+    if model.family == "vae":
+        opt = torch.optim.Adam(model.parameters(), lr=settings.lr, betas=settings.betas)
+        for _ in range(settings.epochs):
+            for (x,) in loader:
+                recon, mu, logvar = model(x, torch.randn(len(x), model.latent_dim))
+                loss = vae_loss(model, x[None], recon[None], mu[None], logvar[None])["loss"].sum()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                steps += 1
+    else:
+        opt_g = torch.optim.Adam(model.generator.parameters(), lr=settings.lr, betas=settings.betas)
+        opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=settings.lr, betas=settings.betas)
+        for _ in range(settings.epochs):
+            for (x,) in loader:
+                fake = model.generator(torch.randn(len(x), model.latent_dim))
+                loss_d = d_loss(model.discriminator(x)[None], model.discriminator(fake.detach())[None]).sum()
+                opt_d.zero_grad()
+                loss_d.backward()
+                opt_d.step()
+                loss_g = g_loss(model.discriminator(fake)[None]).sum()
+                opt_g.zero_grad()
+                loss_g.backward()
+                opt_g.step()
+                steps += 1
+    seconds = time.perf_counter() - start
+    samples = sample_run(model, config.n_samples, seed)
+    metrics = evaluate(config.metrics, samples, eval_context(config, dataset, splits))
+    return {"seconds": seconds, "steps": steps, "steps_per_s": steps / seconds, "metrics": metrics}
+
+
+def summarise(values: dict, dataset: str, model: str, metric: str) -> dict | None:
+    got = values.get((dataset, model, metric))
+    if not got:
+        return None
+    mean, half = mean_ci(got)
+    return {"mean": mean, "ci95": half, "n": len(got)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ref-seeds", type=int, default=1, help="seeds of the slow reference loop (a)")
+    parser.add_argument("--seeds", type=int, default=5, help="seeds of genbench's toy2d (b)")
+    parser.add_argument("--quick", action="store_true", help="3 epochs everywhere: checks the script only")
+    parser.add_argument("--out", default="benchmarks/results/toy2d.json")
+    args = parser.parse_args()
+    torch.set_flush_denormal(True)
+
+    paper_raw, fast_raw = load_preset("toy2d-paper"), load_preset("toy2d")
+    fast_raw["seeds"] = args.seeds
+    if args.quick:
+        paper_raw, fast_raw = set_all_epochs(paper_raw, 3), set_all_epochs(fast_raw, 3)
+    paper, fast = resolve(paper_raw), resolve(fast_raw)
+
+    result: dict = {
+        "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                    "torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform()},
+        "quick": args.quick,
+        "reference": {"config": "toy2d-paper, plain DataLoader loop, default Adam, one seed at a time",
+                      "seeds": args.ref_seeds, "runs": {}},
+        "genbench": {"config": "toy2d", "seeds": args.seeds},
+    }
+    ref_total = 0.0
+    for dataset in paper.datasets:
+        for model in paper.models:
+            runs = [reference_run(paper, dataset, model, seed) for seed in range(args.ref_seeds)]
+            ref_total += sum(r["seconds"] for r in runs)
+            metrics = defaultdict(list)
+            for r in runs:
+                for k, v in r["metrics"].items():
+                    metrics[k].append(v)
+            result["reference"]["runs"][f"{dataset}/{model}"] = {
+                "seconds_per_run": float(np.mean([r["seconds"] for r in runs])),
+                "steps_per_s": float(np.mean([r["steps_per_s"] for r in runs])),
+                "metrics": {k: float(np.mean(v)) for k, v in metrics.items()},
+            }
+            print(f"reference {dataset}/{model}: {result['reference']['runs'][f'{dataset}/{model}']}", flush=True)
+    result["reference"]["train_seconds_total"] = ref_total
+
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        run_study(fast, Path(tmp) / "toy2d", quiet=True)
+        wall = time.perf_counter() - start
+        values = read_summary(Path(tmp) / "toy2d")
+    runs = {}
+    checks = []
+    for dataset in fast.datasets:
+        for model in fast.models:
+            settings = fast.train_settings(dataset, model)
+            steps = settings.epochs * -(-fast.data.n_train // settings.batch_size)
+            train_s = summarise(values, dataset, model, "train_seconds")["mean"]
+            entry = {"train_seconds_per_run": train_s, "steps_per_s_per_seed": steps / train_s, "metrics": {}}
+            for metric in fast.metrics:
+                stat = summarise(values, dataset, model, metric)
+                if stat:
+                    entry["metrics"][metric] = stat
+                    entry["metrics"][f"{metric}_oracle"] = summarise(values, dataset, "oracle", metric)
+            published = fast.published.get("kde_ll_study", {}).get(dataset, {}).get(model)
+            if published is not None:
+                entry["kde_ll_study_published"] = published
+                checks.append({"target": f"{dataset}/{model} kde_ll_study >= published",
+                               "value": entry["metrics"]["kde_ll_study"]["mean"], "bound": published,
+                               "met": entry["metrics"]["kde_ll_study"]["mean"] >= published})
+            oracle = entry["metrics"]["mmd2_oracle"]
+            bound = 2 * (oracle["mean"] + oracle["ci95"])  # the oracle's mmd2 is ~0: use its upper 95% bound
+            checks.append({"target": f"{dataset}/{model} mmd2 <= 2x oracle upper bound",
+                           "value": entry["metrics"]["mmd2"]["mean"], "bound": bound,
+                           "met": entry["metrics"]["mmd2"]["mean"] <= bound})
+            runs[f"{dataset}/{model}"] = entry
+    checks.append({"target": "whole study wall seconds <= 60", "value": wall, "bound": 60.0, "met": wall <= 60.0})
+    result["genbench"].update(wall_seconds=wall, runs=runs)
+    result["targets"] = checks
+    ref_per_seed = ref_total / args.ref_seeds
+    gen_per_seed = sum(r["train_seconds_per_run"] for r in runs.values())
+    result["speedup_training_per_seed"] = ref_per_seed / gen_per_seed
+    write_json(Path(args.out), result)
+    for check in checks:
+        print(f"{'MET ' if check['met'] else 'MISS'} {check['target']}: {check['value']:.4f} vs {check['bound']:.4f}")
+    print(f"genbench toy2d wall {wall:.1f}s for {args.seeds} seeds; training speed-up per seed "
+          f"{result['speedup_training_per_seed']:.2f}x over the reference loop -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""Typed study configuration, the presets that ship with genbench, and ``--set`` overrides.
+
+A study is plain data: which datasets, which models with which training settings, how
+many seeds, which metrics. Everything a user can type is validated here, at the
+boundary, and a problem becomes one :class:`GenbenchError` line naming the key, the value
+and what was expected.
+"""
+from __future__ import annotations
+
+import copy
+from importlib import resources
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
+
+from genbench.errors import GenbenchError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TrainSettings(_Strict):
+    """Optimisation settings for one model on one dataset."""
+
+    epochs: PositiveInt
+    batch_size: PositiveInt = 128
+    lr: PositiveFloat = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    lr_d: PositiveFloat | None = Field(None, description="GAN discriminator learning rate; default: lr")
+    betas_d: tuple[float, float] | None = Field(None, description="GAN discriminator betas; default: betas")
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    warmup_frac: float = Field(0.0, ge=0.0, lt=1.0, description="share of steps with linear warm-up (cosine only)")
+    fused_adam: bool = True
+
+
+class ModelEntry(_Strict):
+    params: dict[str, Any] = {}
+    train: TrainSettings
+
+
+class DataSettings(_Strict):
+    protocol: Literal["genbench", "study000"] = "genbench"
+    n_train: PositiveInt = 2000
+    n_holdout: PositiveInt = 500
+    n_test: PositiveInt = 2000
+    data_seed: int = 54301
+
+
+class StudyConfig(_Strict):
+    name: str
+    description: str = ""
+    seeds: PositiveInt = 5
+    first_seed: int = Field(0, ge=0)
+    datasets: dict[str, dict[str, Any]]
+    models: dict[str, ModelEntry]
+    # dataset -> model -> TrainSettings fields that differ for that pair (e.g. epochs).
+    train_overrides: dict[str, dict[str, dict[str, Any]]] = {}
+    data: DataSettings = DataSettings()
+    metrics: list[str]
+    n_samples: PositiveInt = Field(2000, description="generated samples scored per run")
+    # metric -> dataset -> model -> the study's published number.
+    published: dict[str, dict[str, dict[str, float]]] = {}
+
+    def seed_list(self) -> list[int]:
+        return list(range(self.first_seed, self.first_seed + self.seeds))
+
+    def train_settings(self, dataset: str, model: str) -> TrainSettings:
+        """The model's settings with this dataset's overrides applied (and validated)."""
+        base = self.models[model].train
+        override = self.train_overrides.get(dataset, {}).get(model, {})
+        return _validate(TrainSettings, {**base.model_dump(), **override}, f"train_overrides.{dataset}.{model}")
+
+
+def _validate(cls: type[BaseModel], raw: Any, where: str = "") -> Any:
+    try:
+        return cls.model_validate(raw)
+    except ValidationError as exc:
+        raise GenbenchError(_one_line(exc, where)) from None
+
+
+def _one_line(exc: ValidationError, where: str) -> str:
+    parts = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in (where, *err["loc"]) if p != "")
+        if err["type"] == "extra_forbidden":
+            parts.append(f"unknown key {key!r}")
+        else:
+            parts.append(f"{key}={err.get('input')!r}: {err['msg']}")
+    return "invalid config: " + "; ".join(parts)
+
+
+def preset_names() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files("genbench.presets").iterdir() if p.name.endswith(".yaml"))
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    """The raw mapping of a shipped preset (``toy2d``, ``toy2d-paper``, ...)."""
+    names = preset_names()
+    if name not in names:
+        raise GenbenchError(f"unknown study {name!r}; choose one of: {', '.join(names)}")
+    return yaml.safe_load(resources.files("genbench.presets").joinpath(f"{name}.yaml").read_text())
+
+
+def apply_sets(raw: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
+    """Apply ``key.sub=value`` assignments; values are parsed as YAML (``3``, ``1e-3``,
+    ``[0.5, 0.9]``, ``cosine``). Keys are checked when the result is validated."""
+    out = copy.deepcopy(raw)
+    for item in assignments:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise GenbenchError(f"--set expects key=value, got {item!r} (e.g. --set seeds=3)")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise GenbenchError(f"--set {key}: cannot parse value {text!r}") from None
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.get(part) if isinstance(node, dict) else None
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise GenbenchError(f"--set {key}: {part!r} holds a value, not a section")
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def set_all_epochs(raw: dict[str, Any], epochs: int) -> dict[str, Any]:
+    """``--epochs N``: every model trains N epochs on every dataset (overrides dropped)."""
+    out = copy.deepcopy(raw)
+    for entry in out.get("models", {}).values():
+        entry.setdefault("train", {})["epochs"] = epochs
+    for per_model in out.get("train_overrides", {}).values():
+        for fields in per_model.values():
+            fields.pop("epochs", None)
+    return out
+
+
+def resolve(raw: dict[str, Any]) -> StudyConfig:
+    """Validate a raw study mapping, including every name and parameter it mentions."""
+    from genbench.data import DATASETS, check_params
+    from genbench.metrics import METRICS
+    from genbench.models import MODELS
+
+    config = _validate(StudyConfig, raw)
+    for dataset, params in config.datasets.items():
+        check_params(DATASETS.get(dataset).generate, params, f"dataset {dataset!r}", skip=2)
+    for model, entry in config.models.items():
+        check_params(MODELS.get(model).cls.__init__, entry.params, f"model {model!r}", skip=2)
+    for metric in config.metrics:
+        METRICS.get(metric)
+    for dataset, per_model in config.train_overrides.items():
+        if dataset not in config.datasets:
+            raise GenbenchError(f"train_overrides names dataset {dataset!r}, which the study does not use")
+        for model in per_model:
+            if model not in config.models:
+                raise GenbenchError(f"train_overrides.{dataset} names model {model!r}, which the study does not use")
+            config.train_settings(dataset, model)
+    return config

@@ -1,0 +1,85 @@
+"""File writing that never leaves a half-written result: temp file in the same folder,
+then an atomic rename."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+import yaml
+
+from genbench.errors import GenbenchError
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def write_json(path: Path, obj: Any) -> None:
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def write_yaml(path: Path, obj: Any) -> None:
+    write_text(path, yaml.safe_dump(obj, sort_keys=False))
+
+
+def write_csv(path: Path, rows: Iterable[dict[str, Any]], fields: list[str]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(path, buf.getvalue())
+
+
+def save_weights(path: Path, module: torch.nn.Module) -> None:
+    buf = io.BytesIO()
+    torch.save(module.state_dict(), buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_weights(path: Path, module: torch.nn.Module) -> None:
+    """Load a state dict without unpickling arbitrary objects (``weights_only=True``)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        module.load_state_dict(state)
+    except FileNotFoundError:
+        raise GenbenchError(f"no weights at {path}: is this a finished run folder?") from None
+    except Exception as exc:  # a corrupt or foreign file: say which, not a traceback
+        raise GenbenchError(f"cannot load weights from {path}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+
+
+def ensure_writable_dir(path: Path) -> Path:
+    """Create ``path`` if needed and prove it is writable, before any work starts."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".probe."):
+            pass
+    except OSError as exc:
+        raise GenbenchError(f"output folder {path} is not writable ({exc.strerror}); pass a writable --out") from None
+    return path
+
+
+def save_npy(path: Path, array: Any) -> None:
+    buf = io.BytesIO()
+    np.save(buf, array)
+    atomic_write_bytes(path, buf.getvalue())

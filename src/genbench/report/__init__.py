@@ -1,0 +1,161 @@
+"""The study report, rebuilt from a study folder alone: tables of mean ± 95% CI over
+seeds beside the oracle and the study's published numbers, and a figure per dataset.
+
+``report.md`` links the figures in ``figures/``; ``report.html`` embeds them, so it can be
+mailed or opened anywhere as one file.
+"""
+from __future__ import annotations
+
+import base64
+import csv
+import html
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from genbench.config import StudyConfig
+from genbench.errors import GenbenchError
+from genbench.io import write_text
+from genbench.layout import ORACLE, load_splits, run_folder
+from genbench.metrics import METRICS
+from genbench.report.figures import dataset_figure
+from genbench.report.stats import mean_ci
+
+COSTS = {"n_params": "parameters", "train_seconds": "training seconds per run"}
+
+
+@dataclass
+class Table:
+    title: str
+    note: str
+    header: list[str]
+    rows: list[list[str]]
+
+
+def _fmt(mean: float, half: float, n: int) -> str:
+    digits = 4 if abs(mean) < 100 else 0
+    return f"{mean:.{digits}f}" if n < 2 else f"{mean:.{digits}f} ± {half:.{digits}f}"
+
+
+def read_summary(root: Path) -> dict[tuple[str, str, str], list[float]]:
+    """(dataset, model, metric) -> values over seeds."""
+    values: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+    with open(root / "summary.csv", newline="") as fh:
+        for row in csv.DictReader(fh):
+            values[row["dataset"], row["model"], row["metric"]].append(float(row["value"]))
+    return values
+
+
+def metric_tables(config: StudyConfig, values: dict[tuple[str, str, str], list[float]]) -> list[Table]:
+    models = list(config.models)
+    tables = []
+    for metric in config.metrics:
+        spec = METRICS.get(metric)
+        published = config.published.get(metric, {})
+        header = ["dataset", *models, ORACLE] + [f"published {m}" for m in models if any(m in p for p in published.values())]
+        rows = []
+        for dataset in config.datasets:
+            cells = []
+            for model in [*models, ORACLE]:
+                got = values.get((dataset, model, metric))
+                cells.append(_fmt(*mean_ci(got), len(got)) if got else "–")
+            if not any(c != "–" for c in cells):
+                continue  # the metric does not apply to this dataset
+            extra = [f"{published[dataset][m]:.4f}" if m in published.get(dataset, {}) else "–"
+                     for m in models if any(m in p for p in published.values())]
+            rows.append([dataset, *cells, *extra])
+        if rows:
+            direction = "higher is better" if spec.higher_is_better else "lower is better"
+            tables.append(Table(metric, f"{spec.description}; {direction}", header, rows))
+    cost_rows = []
+    for dataset in config.datasets:
+        for model in models:
+            cells = []
+            for key in COSTS:
+                got = values.get((dataset, model, key))
+                cells.append(_fmt(*mean_ci(got), len(got)) if got else "–")
+            cost_rows.append([dataset, model, *cells])
+    tables.append(Table("costs", "seeds trained together share wall time equally", ["dataset", "model", *COSTS.values()], cost_rows))
+    return tables
+
+
+def _read_history(path: Path) -> list[dict[str, float]]:
+    with open(path, newline="") as fh:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+
+
+def make_figures(config: StudyConfig, root: Path) -> dict[str, Path]:
+    figures = {}
+    seeds = config.seed_list()
+    for dataset in config.datasets:
+        histories, samples = {}, {}
+        for model in config.models:
+            folders = [run_folder(root, dataset, model, s) for s in seeds]
+            folders = [f for f in folders if (f / "metrics.json").exists()]
+            if not folders:
+                continue
+            histories[model] = [_read_history(f / "history.csv") for f in folders]
+            samples[model] = np.load(folders[0] / "samples.npy")
+        if samples:
+            path = root / "figures" / f"{dataset}.png"
+            dataset_figure(path, dataset, load_splits(config, dataset).train, histories, samples, seeds[0])
+            figures[dataset] = path
+    return figures
+
+
+def _markdown(config: StudyConfig, tables: list[Table], figures: dict[str, Path], root: Path) -> str:
+    lines = [f"# {config.name}: {', '.join(config.models)}", "", config.description.strip(), "",
+             f"{config.seeds} seeds per run; cells are mean ± 95% CI (Student t) over seeds. "
+             f"`{ORACLE}` scores a fresh real sample of the same size: the level a perfect model reaches.", ""]
+    for table in tables:
+        lines += [f"## {table.title}", "", f"_{table.note}_", "",
+                  "| " + " | ".join(table.header) + " |", "|" + "---|" * len(table.header)]
+        lines += ["| " + " | ".join(row) + " |" for row in table.rows]
+        lines.append("")
+    for dataset, path in figures.items():
+        lines += [f"## {dataset}", "", f"![{dataset}]({path.relative_to(root).as_posix()})", ""]
+    return "\n".join(lines)
+
+
+def _html(config: StudyConfig, tables: list[Table], figures: dict[str, Path]) -> str:
+    esc = html.escape
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>{esc(config.name)} report</title><style>",
+        "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}",
+        "table{border-collapse:collapse;margin:.5em 0 1.5em}th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}",
+        "th:first-child,td:first-child{text-align:left}th{background:#f3f3f3}.note{color:#666;font-style:italic}",
+        "img{max-width:100%}</style></head><body>",
+        f"<h1>{esc(config.name)}: {esc(', '.join(config.models))}</h1><p>{esc(config.description.strip())}</p>",
+        f"<p>{config.seeds} seeds per run; cells are mean ± 95% CI (Student t) over seeds. "
+        f"<code>{ORACLE}</code> scores a fresh real sample of the same size: the level a perfect model reaches.</p>",
+    ]
+    for table in tables:
+        parts.append(f"<h2>{esc(table.title)}</h2><p class='note'>{esc(table.note)}</p><table><tr>")
+        parts += [f"<th>{esc(h)}</th>" for h in table.header]
+        parts.append("</tr>")
+        for row in table.rows:
+            parts.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>")
+        parts.append("</table>")
+    for dataset, path in figures.items():
+        data = base64.b64encode(path.read_bytes()).decode()
+        parts.append(f"<h2>{esc(dataset)}</h2><img alt='{esc(dataset)}' src='data:image/png;base64,{data}'>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def build_report(root: Path) -> tuple[Path, Path]:
+    """Write ``report.md``, ``report.html`` and ``figures/`` from a study folder."""
+    try:
+        config = StudyConfig.model_validate(yaml.safe_load((root / "study.yaml").read_text()))
+        values = read_summary(root)
+    except FileNotFoundError as exc:
+        raise GenbenchError(f"{root} is not a study folder ({Path(exc.filename).name} is missing); run `genbench run` first") from None
+    tables = metric_tables(config, values)
+    figures = make_figures(config, root)
+    write_text(root / "report.md", _markdown(config, tables, figures, root))
+    write_text(root / "report.html", _html(config, tables, figures))
+    return root / "report.md", root / "report.html"

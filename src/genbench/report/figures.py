@@ -1,0 +1,100 @@
+"""Figures for 2D runs: loss curves (train vs hold-out), scatter of real vs generated,
+and KDE heatmaps. Matplotlib with the Agg backend, so no display is needed."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from scipy.stats import gaussian_kde  # noqa: E402
+
+from genbench.io import atomic_write_bytes  # noqa: E402
+
+# Which history columns make a model's loss plot: (training curve, its hold-out twin).
+LOSS_PAIRS = {"loss": "holdout_loss", "d_loss": "holdout_d_loss", "g_loss": None}
+
+
+def _save(fig: plt.Figure, path: Path, dpi: int) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _bounds(points: np.ndarray, pad: float = 0.15) -> tuple[float, float, float, float]:
+    lo, hi = np.percentile(points, 0.5, axis=0), np.percentile(points, 99.5, axis=0)
+    span = hi - lo
+    return lo[0] - pad * span[0], hi[0] + pad * span[0], lo[1] - pad * span[1], hi[1] + pad * span[1]
+
+
+def plot_losses(ax: plt.Axes, histories: list[list[dict[str, float]]], title: str) -> None:
+    """Mean over seeds of each training loss and its hold-out twin, shaded min-max."""
+    epochs = np.array([row["epoch"] for row in histories[0]])
+    for train_key, holdout_key in LOSS_PAIRS.items():
+        for key, style in ((train_key, "-"), (holdout_key, "--")):
+            if key is None or key not in histories[0][0]:
+                continue
+            values = np.array([[row[key] for row in h] for h in histories])
+            line, = ax.plot(epochs, values.mean(0), style, lw=1.2, label=key.replace("_", " "))
+            if len(values) > 1:
+                ax.fill_between(epochs, values.min(0), values.max(0), color=line.get_color(), alpha=0.2, lw=0)
+    ax.set_xlabel("epoch")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+
+
+def plot_scatter(ax: plt.Axes, real: np.ndarray, generated: np.ndarray | None, title: str,
+                 box: tuple[float, float, float, float]) -> None:
+    ax.scatter(real[:, 0], real[:, 1], s=2, alpha=0.25, c="0.5", label="real", rasterized=True)
+    if generated is not None:
+        ax.scatter(generated[:, 0], generated[:, 1], s=2, alpha=0.5, c="C3", label="generated", rasterized=True)
+    ax.set_xlim(box[0], box[1])
+    ax.set_ylim(box[2], box[3])
+    ax.set_aspect("equal")
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def plot_kde(ax: plt.Axes, points: np.ndarray, title: str, box: tuple[float, float, float, float], grid: int = 100) -> None:
+    xs, ys = np.linspace(box[0], box[1], grid), np.linspace(box[2], box[3], grid)
+    xx, yy = np.meshgrid(xs, ys)
+    density = gaussian_kde(points.T.astype(np.float64))(np.vstack([xx.ravel(), yy.ravel()])).reshape(grid, grid)
+    ax.imshow(density, origin="lower", extent=box, cmap="viridis", aspect="equal")
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def run_figure(path: Path, history: list[dict[str, float]], real: np.ndarray, generated: np.ndarray, title: str) -> None:
+    """One run: its loss curves beside its samples over the training data."""
+    fig, (ax_loss, ax_pts) = plt.subplots(1, 2, figsize=(8, 3.6))
+    plot_losses(ax_loss, [history], "losses")
+    plot_scatter(ax_pts, real, generated, "samples", _bounds(real))
+    fig.suptitle(title, fontsize=10)
+    _save(fig, path, dpi=70)
+
+
+def dataset_figure(path: Path, dataset: str, real: np.ndarray, histories: dict[str, list[list[dict[str, float]]]],
+                   samples: dict[str, np.ndarray], seed: int) -> None:
+    """Per dataset: loss curves (all seeds), scatter and KDE heatmap of real data and of
+    each model's samples from one seed."""
+    models = list(samples)
+    cols = 1 + len(models)
+    fig, axes = plt.subplots(3, cols, figsize=(3.2 * cols, 9.4), squeeze=False)
+    box = _bounds(real)
+    axes[0, 0].axis("off")
+    axes[0, 0].text(0.5, 0.5, f"{dataset}\n{len(real)} training points", ha="center", va="center", fontsize=11)
+    plot_scatter(axes[1, 0], real, None, "real (training)", box)
+    plot_kde(axes[2, 0], real, "KDE of real", box)
+    for col, model in enumerate(models, start=1):
+        plot_losses(axes[0, col], histories[model], f"{model}: train vs hold-out")
+        plot_scatter(axes[1, col], real, samples[model], f"{model} samples (seed {seed})", box)
+        plot_kde(axes[2, col], samples[model], f"KDE of {model}", box)
+    fig.tight_layout()
+    _save(fig, path, dpi=80)
