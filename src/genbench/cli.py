@@ -59,8 +59,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from genbench.data import DATASETS
+    from genbench.models import MODELS
     from genbench.study import run_folder, run_study
 
+    DATASETS.get(args.dataset)
+    MODELS.get(args.model)
     raw = _study_source(args.preset)
     model_entry = raw.get("models", {}).get(args.model, {"train": {}})
     overrides = raw.get("train_overrides", {}).get(args.dataset, {})

@@ -86,6 +86,8 @@ def _one_line(exc: ValidationError, where: str) -> str:
         key = ".".join(str(p) for p in (where, *err["loc"]) if p != "")
         if err["type"] == "extra_forbidden":
             parts.append(f"unknown key {key!r}")
+        elif err["type"] == "missing":
+            parts.append(f"missing key {key!r}")
         else:
             parts.append(f"{key}={err.get('input')!r}: {err['msg']}")
     return "invalid config: " + "; ".join(parts)

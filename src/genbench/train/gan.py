@@ -61,9 +61,8 @@ def train_gan(
             loss_d.sum().backward()
             opt_d.step()
             loss_g = g_loss(disc(fake))
-            grads = torch.autograd.grad(loss_g.sum(), gen.parameters())
-            for p, grad in zip(gen.parameters(), grads):
-                p.grad = grad
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.sum().backward(inputs=gen.parameters())  # G's gradients only; D keeps none
             opt_g.step()
             for sched in scheds:
                 sched.step()

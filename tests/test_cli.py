@@ -1,0 +1,83 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from genbench.cli import main
+
+
+def _fails(capsys, argv, *patterns):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("genbench: error: "), err
+    for pattern in patterns:
+        assert pattern in err, err
+    return err
+
+
+def test_list_shows_every_registry(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for word in ["pinwheel", "8gaussians", "swissroll", "mlp-vae", "208,690", "kde_ll_study", "toy2d-paper"]:
+        assert word in out
+
+
+def test_unknown_names_list_the_choices(capsys, tmp_path):
+    _fails(capsys, ["run", "toy3d", "--out", str(tmp_path / "x")], "unknown study 'toy3d'", "toy2d, toy2d-paper")
+    _fails(capsys, ["train", "--dataset", "spirals", "--model", "mlp-vae", "--out", str(tmp_path / "x")],
+           "unknown dataset 'spirals'", "2spirals")
+    _fails(capsys, ["train", "--dataset", "spiral", "--model", "mlp-flow", "--out", str(tmp_path / "x")],
+           "unknown model 'mlp-flow'", "mlp-vae, mlp-gan")
+    _fails(capsys, ["run", "--set", "metrics=[fid]", "--out", str(tmp_path / "x")], "unknown metric 'fid'", "mmd2")
+    assert not (tmp_path / "x").exists()  # nothing written before the config is valid
+
+
+def test_bad_set_keys_and_values_name_the_key(capsys, tmp_path):
+    out = str(tmp_path / "x")
+    _fails(capsys, ["run", "--set", "models.mlp-vae.train.epoch=3", "--out", out],
+           "unknown key 'models.mlp-vae.train.epoch'")
+    _fails(capsys, ["run", "--set", "models.mlp-gan.train.lr=-1", "--out", out], "models.mlp-gan.train.lr=-1", "greater than 0")
+    _fails(capsys, ["run", "--set", "seeds=many", "--out", out], "seeds='many'", "integer")
+    _fails(capsys, ["run", "--set", "noequals", "--out", out], "--set expects key=value")
+    _fails(capsys, ["run", "--set", "models.mlp-vae.params.width=3", "--out", out], "no parameter 'width'")
+    _fails(capsys, ["run", "--set", "train_overrides.moons.mlp-vae.epochs=3", "--out", out], "dataset 'moons'")
+
+
+def test_unwritable_out_is_an_error(capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    _fails(capsys, ["train", "--dataset", "moons", "--model", "mlp-gan", "--epochs", "1", "--out", str(blocker / "sub")],
+           "is not writable", "--out")
+
+
+def test_study_file_errors(capsys, tmp_path):
+    _fails(capsys, ["run", str(tmp_path / "missing.yaml")], "cannot read study file")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed")
+    _fails(capsys, ["run", str(bad)], "not valid YAML")
+
+
+def test_train_then_sample(capsys, tmp_path):
+    out = tmp_path / "t"
+    assert main(["train", "--dataset", "moons", "--model", "mlp-gan", "--epochs", "2", "--quiet", "--seed", "3",
+                 "--set", "n_samples=300", "--out", str(out)]) == 0
+    run = out / "moons" / "mlp-gan" / "seed3"
+    assert yaml.safe_load((run / "config.yaml").read_text())["train"]["epochs"] == 2
+    assert main(["sample", str(run), "-n", "50", "--out", str(tmp_path / "s.npy")]) == 0
+    samples = np.load(tmp_path / "s.npy")
+    assert samples.shape == (50, 2) and np.isfinite(samples).all()
+    _fails(capsys, ["sample", str(tmp_path), "-n", "5", "--out", str(tmp_path / "s.npy")], "not a run folder")
+    _fails(capsys, ["sample", str(run), "-n", "5", "--out", str(tmp_path / "s.txt")], "must name a .npy file")
+    (run / "model.pt").write_bytes(b"not a checkpoint")
+    _fails(capsys, ["sample", str(run), "-n", "5", "--out", str(tmp_path / "s.npy")], "cannot load weights")
+
+
+def test_module_entry_point_exit_codes():
+    ok = subprocess.run([sys.executable, "-m", "genbench", "list", "models"], capture_output=True, text=True)
+    assert ok.returncode == 0 and "mlp-gan" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "genbench", "run", "nope"], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "Traceback" not in bad.stderr
+    usage = subprocess.run([sys.executable, "-m", "genbench", "sample"], capture_output=True, text=True)
+    assert usage.returncode == 2
