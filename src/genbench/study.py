@@ -139,11 +139,17 @@ def run_study(config: StudyConfig, root: Path, quiet: bool = False) -> Path:
                      if not is_done(run_folder(root, dataset, model, s), run_config(config, dataset, model, s))]
             if seeds:
                 todo.append((dataset, model, seeds))
+    # Progress counts seed-epochs (so the ETA is honest across short and long runs) and
+    # shows finished runs beside it.
     total = sum(config.train_settings(d, m).epochs * len(s) for d, m, s in todo)
-    with tqdm(total=total, unit="epoch", desc=config.name, disable=quiet, dynamic_ncols=True) as progress:
+    runs_total = len(config.datasets) * len(config.models) * config.seeds
+    runs_done = runs_total - sum(len(s) for _, _, s in todo)
+    with tqdm(total=total, unit="seed-epoch", desc=config.name, disable=quiet, dynamic_ncols=True) as progress:
         for dataset, model, seeds in todo:
-            progress.set_postfix_str(f"{dataset}/{model} x{len(seeds)} seeds")
+            progress.set_postfix_str(f"runs {runs_done}/{runs_total}, training {dataset}/{model} x{len(seeds)} seeds")
             train_group(config, dataset, model, seeds, root, progress)
+            runs_done += len(seeds)
+        progress.set_postfix_str(f"runs {runs_done}/{runs_total}")
     for dataset in config.datasets:
         score_oracle(config, dataset, root)
     write_csv(root / "summary.csv", collect_summary(config, root), ["study", "dataset", "model", "seed", "metric", "value"])
