@@ -33,6 +33,7 @@ from genbench.report.stats import mean_ci
 from genbench.study import eval_context, run_study, sample_run
 from genbench.metrics import evaluate
 from genbench.train.gan import d_loss, g_loss
+from genbench.train.loop import steps_per_epoch
 from genbench.train.vae import vae_loss
 
 
@@ -134,7 +135,7 @@ def main() -> int:
     for dataset in fast.datasets:
         for model in fast.models:
             settings = fast.train_settings(dataset, model)
-            steps = settings.epochs * -(-fast.data.n_train // settings.batch_size)
+            steps = settings.epochs * steps_per_epoch(fast.data.n_train, settings.batch_size)
             train_s = summarise(values, dataset, model, "train_seconds")["mean"]
             entry = {"train_seconds_per_run": train_s, "steps_per_s_per_seed": steps / train_s, "metrics": {}}
             for metric in fast.metrics:

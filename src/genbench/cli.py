@@ -45,23 +45,28 @@ def _overrides(raw: dict, args: argparse.Namespace) -> dict:
     return apply_sets(raw, args.set or [])
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def _run(raw: dict, args: argparse.Namespace) -> Path:
+    """Apply --epochs/--set, validate, and run the study into --out (default runs/<name>)."""
     from genbench.study import run_study
 
-    raw = _study_source(args.study)
-    if args.seeds:
-        raw["seeds"] = args.seeds
     config = resolve(_overrides(raw, args))
     out = Path(args.out) if args.out else Path("runs") / config.name
     run_study(config, out, quiet=args.quiet)
-    print(f"report: {out / 'report.html'}")
+    return out
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    raw = _study_source(args.study)
+    if args.seeds:
+        raw["seeds"] = args.seeds
+    print(f"report: {_run(raw, args) / 'report.html'}")
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from genbench.data import DATASETS
     from genbench.models import MODELS
-    from genbench.study import run_folder, run_study
+    from genbench.layout import run_folder
 
     DATASETS.get(args.dataset)
     MODELS.get(args.model)
@@ -76,9 +81,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         models={args.model: model_entry},
         train_overrides={args.dataset: {args.model: overrides[args.model]}} if args.model in overrides else {},
     )
-    config = resolve(_overrides(raw, args))
-    out = Path(args.out) if args.out else Path("runs") / config.name
-    run_study(config, out, quiet=args.quiet)
+    out = _run(raw, args)
     print(f"run: {run_folder(out, args.dataset, args.model, args.seed)}")
     return 0
 

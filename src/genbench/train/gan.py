@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genbench.config import TrainSettings
-from genbench.train.loop import EpochMeter, SeedStreams, make_optimizer, make_scheduler, rows_for_seeds
+from genbench.train.loop import EpochMeter, SeedStreams, make_optimizer, make_scheduler, steps_per_epoch, append_epoch
 from genbench.train.stacked import Stacked
 
 
@@ -44,8 +44,7 @@ def train_gan(
     latent = models[0].latent_dim
     opt_g = make_optimizer(gen.parameters(), settings.lr, settings.betas, settings.fused_adam)
     opt_d = make_optimizer(disc.parameters(), settings.lr_d or settings.lr, settings.betas_d or settings.betas, settings.fused_adam)
-    steps_per_epoch = -(-len(train) // settings.batch_size)
-    total = settings.epochs * steps_per_epoch
+    total = settings.epochs * steps_per_epoch(len(train), settings.batch_size)
     scheds = [make_scheduler(opt, settings, total) for opt in (opt_g, opt_d)]
     histories: list[list[dict[str, float]]] = [[] for _ in seeds]
     holdout_x = holdout.expand(len(seeds), *holdout.shape)
@@ -76,8 +75,7 @@ def train_gan(
         with torch.no_grad():
             fakes = gen(streams.randn(len(holdout), latent))
             held = d_loss(disc(holdout_x), disc(fakes))
-        for history, row in zip(histories, rows_for_seeds(epoch, {**meter.mean(), "holdout_d_loss": held}, len(seeds))):
-            history.append(row)
+        append_epoch(histories, epoch, {**meter.mean(), "holdout_d_loss": held})
         if on_epoch:
             on_epoch(epoch)
     gen.write_back()

@@ -65,6 +65,11 @@ class EpochMeter:
         return {name: self.sums[name] / self.count for name in self.names}
 
 
-def rows_for_seeds(epoch: int, values: dict[str, Tensor], n_seeds: int) -> list[dict[str, float]]:
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    return -(-n // batch_size)
+
+
+def append_epoch(histories: list[list[dict[str, float]]], epoch: int, values: dict[str, Tensor]) -> None:
     """Split (S,)-shaped epoch values into one history row per seed."""
-    return [{"epoch": epoch, **{k: float(v[i]) for k, v in values.items()}} for i in range(n_seeds)]
+    for i, history in enumerate(histories):
+        history.append({"epoch": epoch, **{k: float(v[i]) for k, v in values.items()}})

@@ -7,7 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from genbench.config import TrainSettings
-from genbench.train.loop import EpochMeter, SeedStreams, make_optimizer, make_scheduler, rows_for_seeds
+from genbench.train.loop import EpochMeter, SeedStreams, make_optimizer, make_scheduler, steps_per_epoch, append_epoch
 from genbench.train.stacked import Stacked
 
 
@@ -39,8 +39,7 @@ def train_vae(
     streams = SeedStreams(seeds)
     latent = models[0].latent_dim
     opt = make_optimizer(net.parameters(), settings.lr, settings.betas, settings.fused_adam)
-    steps_per_epoch = -(-len(train) // settings.batch_size)
-    sched = make_scheduler(opt, settings, settings.epochs * steps_per_epoch)
+    sched = make_scheduler(opt, settings, settings.epochs * steps_per_epoch(len(train), settings.batch_size))
     histories: list[list[dict[str, float]]] = [[] for _ in seeds]
     holdout_x = holdout.expand(len(seeds), *holdout.shape)
     for epoch in range(1, settings.epochs + 1):
@@ -55,8 +54,7 @@ def train_vae(
             meter.add(idx.shape[1], **losses)
         with torch.no_grad():
             held = vae_loss(models[0], holdout_x, *net(holdout_x, streams.randn(len(holdout), latent)))
-        for history, row in zip(histories, rows_for_seeds(epoch, {**meter.mean(), "holdout_loss": held["loss"]}, len(seeds))):
-            history.append(row)
+        append_epoch(histories, epoch, {**meter.mean(), "holdout_loss": held["loss"]})
         if on_epoch:
             on_epoch(epoch)
     net.write_back()
