@@ -60,6 +60,7 @@ def test_report_tables_and_embedded_figures(tiny_study, tmp_path):
     text = _read(md)
     assert "## kde_ll_study" in text and "published mlp-vae" in text and "-1.5000" in text
     assert re.search(r"\| moons \| -?\d+\.\d{4} ± \d+\.\d{4} \|", text)
+    assert "| moons | mlp-vae | 208,690 |" in text  # the same on every seed: shown once, no "± 0"
     assert "(figures/moons.png)" in text and (root / "figures" / "moons.png").exists()
     images = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", _read(page))
     assert len(images) == 2

@@ -35,9 +35,14 @@ class Table:
     rows: list[list[str]]
 
 
-def _fmt(mean: float, half: float, n: int) -> str:
-    digits = 4 if abs(mean) < 100 else 0
-    return f"{mean:.{digits}f}" if n < 2 else f"{mean:.{digits}f} ± {half:.{digits}f}"
+def _fmt(values: list[float]) -> str:
+    """Mean ± 95% CI over seeds; a value that is the same on every seed (a parameter
+    count, a shared wall time) is shown once, whole numbers with thousands separators."""
+    if len(set(values)) == 1:
+        v = values[0]
+        return f"{int(v):,d}" if float(v).is_integer() else f"{v:.4f}"
+    mean, half = mean_ci(values)
+    return f"{mean:.4f} ± {half:.4f}"
 
 
 def read_summary(root: Path) -> dict[tuple[str, str, str], list[float]]:
@@ -61,7 +66,7 @@ def metric_tables(config: StudyConfig, values: dict[tuple[str, str, str], list[f
             cells = []
             for model in [*models, ORACLE]:
                 got = values.get((dataset, model, metric))
-                cells.append(_fmt(*mean_ci(got), len(got)) if got else "–")
+                cells.append(_fmt(got) if got else "–")
             if not any(c != "–" for c in cells):
                 continue  # the metric does not apply to this dataset
             extra = [f"{published[dataset][m]:.4f}" if m in published.get(dataset, {}) else "–"
@@ -76,7 +81,7 @@ def metric_tables(config: StudyConfig, values: dict[tuple[str, str, str], list[f
             cells = []
             for key in COSTS:
                 got = values.get((dataset, model, key))
-                cells.append(_fmt(*mean_ci(got), len(got)) if got else "–")
+                cells.append(_fmt(got) if got else "–")
             cost_rows.append([dataset, model, *cells])
     tables.append(Table("costs", "seeds trained together share wall time equally", ["dataset", "model", *COSTS.values()], cost_rows))
     return tables
