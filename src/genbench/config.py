@@ -14,7 +14,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
 
+from genbench.data import DATASETS, check_params
 from genbench.errors import GenbenchError
+from genbench.metrics import METRICS
+from genbench.models import MODELS
 
 
 class _Strict(BaseModel):
@@ -143,10 +146,6 @@ def set_all_epochs(raw: dict[str, Any], epochs: int) -> dict[str, Any]:
 
 def resolve(raw: dict[str, Any]) -> StudyConfig:
     """Validate a raw study mapping, including every name and parameter it mentions."""
-    from genbench.data import DATASETS, check_params
-    from genbench.metrics import METRICS
-    from genbench.models import MODELS
-
     config = _validate(StudyConfig, raw)
     for dataset, params in config.datasets.items():
         check_params(DATASETS.get(dataset).generate, params, f"dataset {dataset!r}", skip=2)
