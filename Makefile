@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # constraints.txt pins torch to the CPU build; without it pip may pull CUDA packages.
 PIP := $(BIN)/pip install --quiet -c constraints.txt
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench clean fashion-data
 
 $(BIN)/genbench: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,7 +16,14 @@ $(BIN)/genbench: pyproject.toml constraints.txt
 demo: $(BIN)/genbench
 	$(BIN)/genbench run toy2d --out runs/toy2d
 
-test: $(BIN)/genbench
+# Real Fashion-MNIST for the data tests, from Debian's package (they skip, saying why,
+# where it cannot be installed).
+fashion-data:
+	@test -d /usr/share/datasets/fashion-mnist || \
+	  ( (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1 ) || \
+	  echo "note: could not install dataset-fashion-mnist; the tests that need it will skip"
+
+test: $(BIN)/genbench fashion-data
 	$(BIN)/python -m pytest -q
 
 bench: $(BIN)/genbench

@@ -115,6 +115,12 @@ def cmd_list(args: argparse.Namespace) -> int:
         print("datasets:")
         for name, spec in DATASETS.items():
             print(f"  {name:18s} {spec.description}")
+    if what in ("all", "datasets"):
+        from genbench.data.images import IMAGE_DATASETS
+
+        print("image datasets (loaders; image training is not wired to the CLI yet):")
+        for name in IMAGE_DATASETS:
+            print(f"  {name}")
     if what in ("all", "models"):
         print("models (parameters on 2D data at defaults):")
         for name, spec in MODELS.items():
