@@ -11,25 +11,13 @@ from typing import Callable
 
 import numpy as np
 
+from genbench.data.cifar import load_cifar10
 from genbench.data.fetch import ensure_files
+from genbench.data.folder import load_celeba64, load_image_folder
 from genbench.data.idx import read_idx
+from genbench.data.image_data import SPLITS, ImageData, to_float  # noqa: F401  (re-exported)
 from genbench.errors import GenbenchError
 from genbench.registry import Registry
-
-SPLITS = ("train", "test")
-
-
-@dataclass(frozen=True)
-class ImageData:
-    images: np.ndarray  # uint8 (N, C, H, W)
-    labels: np.ndarray | None  # int64 (N,) where the dataset has labels
-
-
-def to_float(images: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
-    """uint8 pixels to float32 in ``value_range`` (e.g. (0, 1) or (-1, 1))."""
-    lo, hi = value_range
-    return (images.astype(np.float32) / 255.0) * (hi - lo) + lo
-
 
 @dataclass(frozen=True)
 class IdxSource:
@@ -97,3 +85,6 @@ IMAGE_DATASETS: Registry[Callable[..., ImageData]] = Registry("image dataset")
 IMAGE_DATASETS.register("mnist", lambda split, data_dir=None, mirrors=None: load_idx("mnist", MNIST, split, data_dir, mirrors))
 IMAGE_DATASETS.register("fashion-mnist", lambda split, data_dir=None, mirrors=None: load_idx("fashion-mnist", FASHION_MNIST, split, data_dir, mirrors))
 IMAGE_DATASETS.register("digits", load_digits)
+IMAGE_DATASETS.register("cifar10", load_cifar10)
+IMAGE_DATASETS.register("celeba64", load_celeba64)
+IMAGE_DATASETS.register("image-folder", load_image_folder)

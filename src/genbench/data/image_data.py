@@ -1,0 +1,20 @@
+"""The in-memory form every image loader returns."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+SPLITS = ("train", "test")
+
+
+@dataclass(frozen=True)
+class ImageData:
+    images: np.ndarray  # uint8 (N, C, H, W)
+    labels: np.ndarray | None  # int64 (N,) where the dataset has labels
+
+
+def to_float(images: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
+    """uint8 pixels to float32 in ``value_range`` (e.g. (0, 1) or (-1, 1))."""
+    lo, hi = value_range
+    return (images.astype(np.float32) / 255.0) * (hi - lo) + lo
