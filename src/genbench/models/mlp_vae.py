@@ -24,12 +24,10 @@ class MLPVAE(nn.Module):
         n_res: int = 3,
         activation_name: str = "relu",
         beta: float = 0.2,
-        reconstruction: str = "mse",
     ) -> None:
         super().__init__()
         self.latent_dim = latent
         self.beta = beta
-        self.reconstruction = reconstruction
         self.encoder = nn.Sequential(
             nn.Linear(data_dim, hidden),
             activation(activation_name),
