@@ -1,5 +1,4 @@
 import hashlib
-import io
 import os
 import re
 import pickle
@@ -13,7 +12,7 @@ from genbench.data import cifar
 from genbench.data.images import IMAGE_DATASETS
 from genbench.errors import GenbenchError
 
-from tests.data.test_images import _Server
+from tests.http_mirror import LocalMirror
 
 
 def _write_cifar(folder, per_batch=4):
@@ -52,7 +51,7 @@ def test_cifar_tarball_is_downloaded_verified_and_extracted(tmp_path, monkeypatc
     with tarfile.open(served / cifar.TARBALL, "w:gz") as tar:
         tar.add(tmp_path / "src" / cifar.FOLDER, arcname=cifar.FOLDER)
     monkeypatch.setattr(cifar, "TARBALL_MD5", hashlib.md5((served / cifar.TARBALL).read_bytes()).hexdigest())
-    server = _Server(served)
+    server = LocalMirror(served)
     try:
         data = IMAGE_DATASETS.get("cifar10")("test", mirrors=[server.url])
     finally:

@@ -1,9 +1,6 @@
 import gzip
 import hashlib
-import http.server
 import struct
-import threading
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +10,8 @@ from genbench.data.fetch import md5sum
 from genbench.data.idx import parse_idx, read_idx
 from genbench.data.images import IMAGE_DATASETS, MNIST, IdxSource, load_idx, to_float
 from genbench.errors import GenbenchError
+
+from tests.http_mirror import LocalMirror
 
 SHARED_MNIST = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
 
@@ -65,35 +64,6 @@ def test_digits_works_anywhere():
     assert set(np.unique(test.labels)) == set(range(10))
 
 
-class _Server:
-    """Files served from a folder on 127.0.0.1; /truncated/NAME promises the whole file
-    and sends half of it."""
-
-    def __init__(self, root: Path) -> None:
-        class Handler(http.server.SimpleHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
-                if self.path.startswith("/truncated/"):
-                    body = (root / self.path.rsplit("/", 1)[1]).read_bytes()
-                    self.send_response(200)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body[: len(body) // 2])
-                    self.close_connection = True
-                    return
-                super().do_GET()
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.fixture
 def mirror(tmp_path, monkeypatch):
     """A local mirror serving a tiny MNIST-format test split; ``good``, ``bad`` and
@@ -112,7 +82,7 @@ def mirror(tmp_path, monkeypatch):
         (served / "bad" / name).write_bytes(blob[:-40] + bytes(40))
         md5[name] = hashlib.md5(blob).hexdigest()
     source = IdxSource(files={"test": MNIST.files["test"]}, md5=md5, mirrors=[])
-    server = _Server(served)
+    server = LocalMirror(served)
     yield {"source": source, "images": images, "labels": labels, "url": server.url}
     server.close()
 
