@@ -32,16 +32,21 @@ def _bounds(points: np.ndarray, pad: float = 0.15) -> tuple[float, float, float,
 
 
 def plot_losses(ax: plt.Axes, histories: list[list[dict[str, float]]], title: str) -> None:
-    """Mean over seeds of each training loss and its hold-out twin, shaded min-max."""
+    """Mean over seeds of each training loss and its hold-out twin, shaded min-max; on a
+    log axis when every loss is positive, so a first-epoch spike does not flatten the rest."""
     epochs = np.array([row["epoch"] for row in histories[0]])
+    positive = True
     for train_key, holdout_key in LOSS_PAIRS.items():
         for key, style in ((train_key, "-"), (holdout_key, "--")):
             if key is None or key not in histories[0][0]:
                 continue
             values = np.array([[row[key] for row in h] for h in histories])
+            positive = positive and bool((values > 0).all())
             line, = ax.plot(epochs, values.mean(0), style, lw=1.2, label=key.replace("_", " "))
             if len(values) > 1:
                 ax.fill_between(epochs, values.min(0), values.max(0), color=line.get_color(), alpha=0.2, lw=0)
+    if positive:
+        ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
