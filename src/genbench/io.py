@@ -17,10 +17,22 @@ import yaml
 from genbench.errors import GenbenchError
 
 
+def _file_mode() -> int:
+    """The mode ``open()`` would give a new file under the current umask (mkstemp's own
+    0600 would hide reports from everyone else)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_FILE_MODE = _file_mode()
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

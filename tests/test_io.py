@@ -1,0 +1,34 @@
+import os
+import stat
+
+import pytest
+
+from genbench.errors import GenbenchError
+from genbench.io import atomic_write_bytes, ensure_writable_dir, write_json
+
+
+def test_atomic_write_replaces_whole_files_with_the_umask_mode(tmp_path):
+    path = tmp_path / "deep" / "r.json"
+    write_json(path, {"a": 1})
+    write_json(path, {"a": 2})
+    assert path.read_text() == '{\n  "a": 2\n}\n'
+    assert list(path.parent.iterdir()) == [path]  # no temp files left
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
+
+
+def test_a_failed_write_leaves_the_old_file(tmp_path):
+    path = tmp_path / "r.bin"
+    atomic_write_bytes(path, b"old")
+
+
+    with pytest.raises(TypeError):
+        atomic_write_bytes(path, object())  # not bytes: the write fails mid-way
+    assert path.read_bytes() == b"old" and list(tmp_path.iterdir()) == [path]
+
+
+def test_unwritable_folder_is_a_one_line_error(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(GenbenchError, match="is not writable"):
+        ensure_writable_dir(tmp_path / "f" / "sub")
