@@ -21,8 +21,6 @@ def test_atomic_write_replaces_whole_files_with_the_umask_mode(tmp_path):
 def test_a_failed_write_leaves_the_old_file(tmp_path):
     path = tmp_path / "r.bin"
     atomic_write_bytes(path, b"old")
-
-
     with pytest.raises(TypeError):
         atomic_write_bytes(path, object())  # not bytes: the write fails mid-way
     assert path.read_bytes() == b"old" and list(tmp_path.iterdir()) == [path]
