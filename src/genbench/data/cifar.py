@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from genbench.data.fetch import ensure_files, search_dirs
-from genbench.data.image_data import ImageData
+from genbench.data.image_data import ImageData, check_split
 from genbench.errors import GenbenchError
 
 TARBALL = "cifar-10-python.tar.gz"
@@ -65,8 +65,7 @@ def find_folder(data_dir: Path | None, mirrors: list[str] | None = None) -> Path
 
 
 def load_cifar10(split: str, data_dir: Path | None = None, mirrors: list[str] | None = None) -> ImageData:
-    if split not in BATCHES:
-        raise GenbenchError(f"cifar10 has no split {split!r}; choose one of: {', '.join(BATCHES)}")
+    check_split("cifar10", split, BATCHES)
     folder = find_folder(data_dir, mirrors)
     parts = [read_batch(folder / name) for name in BATCHES[split]]
     return ImageData(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from genbench.data.image_data import SPLITS, ImageData
+from genbench.data.image_data import SPLITS, ImageData, check_split
 from genbench.errors import GenbenchError
 
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
@@ -51,8 +51,7 @@ def load_folder(root: Path, split: str, size: int = 64, crop: int | None = None,
                 partition: dict[str, str] | None = None):
     """Images of ``root`` in ``split``; ``partition`` maps file names to a split and
     overrides the hash split for the files it names."""
-    if split not in SPLITS:
-        raise GenbenchError(f"image folders have no split {split!r}; choose one of: {', '.join(SPLITS)}")
+    check_split(f"image folder {root}", split, SPLITS)
     chosen = []
     for path in image_files(root):
         where = partition.get(path.name) if partition else None

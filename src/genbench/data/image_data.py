@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from genbench.errors import GenbenchError
+
 SPLITS = ("train", "test")
 
 
@@ -18,3 +20,8 @@ def to_float(images: np.ndarray, value_range: tuple[float, float]) -> np.ndarray
     """uint8 pixels to float32 in ``value_range`` (e.g. (0, 1) or (-1, 1))."""
     lo, hi = value_range
     return (images.astype(np.float32) / 255.0) * (hi - lo) + lo
+
+
+def check_split(dataset: str, split: str, choices) -> None:
+    if split not in choices:
+        raise GenbenchError(f"{dataset} has no split {split!r}; choose one of: {', '.join(choices)}")

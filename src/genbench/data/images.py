@@ -15,7 +15,7 @@ from genbench.data.cifar import load_cifar10
 from genbench.data.fetch import ensure_files
 from genbench.data.folder import load_celeba64, load_image_folder
 from genbench.data.idx import read_idx
-from genbench.data.image_data import SPLITS, ImageData, to_float  # noqa: F401  (re-exported)
+from genbench.data.image_data import SPLITS, ImageData, check_split, to_float  # noqa: F401  (re-exported)
 from genbench.errors import GenbenchError
 from genbench.registry import Registry
 
@@ -53,8 +53,7 @@ FASHION_MNIST = IdxSource(
 def load_idx(name: str, source: IdxSource, split: str, data_dir: Path | None = None,
              mirrors: list[str] | None = None) -> ImageData:
     """One split of an IDX dataset, found or downloaded, checked for consistency."""
-    if split not in source.files:
-        raise GenbenchError(f"{name} has no split {split!r}; choose one of: {', '.join(source.files)}")
+    check_split(name, split, source.files)
     wanted = source.files[split]
     paths = ensure_files(name, {f: source.md5[f] for f in wanted.values()}, mirrors or source.mirrors,
                          data_dir, source.extra_dirs)
@@ -72,8 +71,7 @@ def load_digits(split: str, data_dir: Path | None = None, mirrors: list[str] | N
     from sklearn.datasets import load_digits as sk_digits
     from sklearn.model_selection import train_test_split
 
-    if split not in SPLITS:
-        raise GenbenchError(f"digits has no split {split!r}; choose one of: {', '.join(SPLITS)}")
+    check_split("digits", split, SPLITS)
     bunch = sk_digits()
     images = np.round(bunch.images * (255 / 16)).astype(np.uint8)[:, None]
     train_idx, test_idx = train_test_split(np.arange(len(images)), test_size=0.2, random_state=0, stratify=bunch.target)
