@@ -60,26 +60,20 @@ class SeedLayerNorm(nn.Module):
 _SEED_TWINS = {nn.Linear: SeedLinear, nn.LayerNorm: SeedLayerNorm}
 
 
-def _pairs(stacked: nn.Module, originals: list[nn.Module]):
-    """(seed twin, per-seed layers) for every swapped layer, walking the module trees."""
-    for name, child in stacked.named_children():
-        kids = [getattr(m, name) for m in originals]
-        if isinstance(child, (SeedLinear, SeedLayerNorm)):
-            yield child, kids
-        else:
-            yield from _pairs(child, kids)
-
-
-def _swap(template: nn.Module, originals: list[nn.Module]) -> None:
+def _swap(template: nn.Module, originals: list[nn.Module], pairs: list[tuple[nn.Module, list[nn.Module]]]) -> None:
+    """Replace, in place, each layer of ``template`` by its seed-batched twin built from the
+    matching layers of ``originals``; record (twin, per-seed layers) in ``pairs``."""
     for name, child in template.named_children():
         kids = [getattr(m, name) for m in originals]
         twin = _SEED_TWINS.get(type(child))
         if twin is not None:
-            setattr(template, name, twin(kids))
+            stacked = twin(kids)
+            setattr(template, name, stacked)
+            pairs.append((stacked, kids))
         elif any(True for _ in child.parameters(recurse=False)) or any(True for _ in child.buffers(recurse=False)):
             raise ValueError(f"cannot train seeds stacked: no seed-batched twin for {type(child).__name__}")
         else:
-            _swap(child, kids)
+            _swap(child, kids, pairs)
 
 
 class Stacked:
@@ -87,11 +81,12 @@ class Stacked:
 
     def __init__(self, modules: list[nn.Module]) -> None:
         self.modules = modules
+        self._pairs: list[tuple[nn.Module, list[nn.Module]]] = []  # empty for one seed
         if len(modules) == 1:
             self.net = modules[0]
             return
         self.net = copy.deepcopy(modules[0])
-        _swap(self.net, modules)
+        _swap(self.net, modules, self._pairs)
 
     def __call__(self, *args: Tensor) -> Any:
         if len(self.modules) == 1:
@@ -103,9 +98,8 @@ class Stacked:
         return list(self.net.parameters())
 
     def write_back(self) -> None:
-        """Copy the trained stacked weights into the original per-seed modules."""
-        if len(self.modules) == 1:
-            return
+        """Copy the trained stacked weights into the original per-seed modules (a single
+        seed trains its own module, so there is nothing to copy)."""
         with torch.no_grad():
-            for twin, layers in _pairs(self.net, self.modules):
+            for twin, layers in self._pairs:
                 twin.write_back(layers)
