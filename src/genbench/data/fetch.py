@@ -18,14 +18,6 @@ from pathlib import Path
 from genbench.errors import GenbenchError
 
 
-def md5sum(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def search_dirs(name: str, data_dir: Path | None, extra: tuple[Path, ...] = ()) -> list[Path]:
     roots = [data_dir] if data_dir else []
     if os.environ.get("GENBENCH_DATA"):
@@ -40,34 +32,40 @@ def cache_dir(name: str) -> Path:
     return Path.home() / ".cache" / "genbench" / name
 
 
-def download(url: str, dest: Path, md5: str, timeout: float = 60.0) -> Path:
-    """Fetch ``url`` into ``dest`` via ``dest.part``; the rename happens only when every
-    promised byte arrived and the MD5 matches."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    digest = hashlib.md5(usedforsecurity=False)
+def _stream(url: str, fh, digest, timeout: float) -> tuple[int, bool]:
+    """Copy ``url`` into ``fh``, hashing as it goes: (bytes received, whether every byte
+    the server promised arrived)."""
     received = 0
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response, open(part, "wb") as fh:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             promised = response.headers.get("Content-Length")
             for chunk in iter(lambda: response.read(1 << 20), b""):
                 fh.write(chunk)
                 digest.update(chunk)
                 received += len(chunk)
-        # A connection closed early ends the loop quietly: compare with what was promised.
-        truncated = promised is not None and promised.isdigit() and received < int(promised)
     except http.client.IncompleteRead:
-        truncated = True
-    except BaseException:
+        return received, False
+    # A connection closed early ends the loop quietly: compare with what was promised.
+    return received, not (promised is not None and promised.isdigit() and received < int(promised))
+
+
+def download(url: str, dest: Path, md5: str, timeout: float = 60.0) -> Path:
+    """Fetch ``url`` into ``dest`` via ``dest.part``; the rename happens only when every
+    promised byte arrived and the MD5 matches, and the ``.part`` file never outlives the call."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    digest = hashlib.md5(usedforsecurity=False)
+    try:
+        with open(part, "wb") as fh:
+            received, complete = _stream(url, fh, digest, timeout)
+        if not complete:
+            raise GenbenchError(f"download of {url} was truncated after {received} bytes; try again")
+        if digest.hexdigest() != md5:
+            raise GenbenchError(
+                f"download of {url} is corrupt (MD5 {digest.hexdigest()}, expected {md5}); try again or another mirror")
+        os.replace(part, dest)
+    finally:
         part.unlink(missing_ok=True)
-        raise
-    if truncated:
-        part.unlink(missing_ok=True)
-        raise GenbenchError(f"download of {url} was truncated after {received} bytes; try again")
-    if digest.hexdigest() != md5:
-        part.unlink(missing_ok=True)
-        raise GenbenchError(f"download of {url} is corrupt (MD5 {digest.hexdigest()}, expected {md5}); try again or another mirror")
-    os.replace(part, dest)
     return dest
 
 
