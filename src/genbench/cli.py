@@ -107,6 +107,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from genbench.data import DATASETS
+    from genbench.data.images import IMAGE_DATASETS
     from genbench.metrics import METRICS
     from genbench.models import MODELS, build_model, count_parameters
 
@@ -115,9 +116,6 @@ def cmd_list(args: argparse.Namespace) -> int:
         print("datasets:")
         for name, spec in DATASETS.items():
             print(f"  {name:18s} {spec.description}")
-    if what in ("all", "datasets"):
-        from genbench.data.images import IMAGE_DATASETS
-
         print("image datasets (loaders; image training is not wired to the CLI yet):")
         for name in IMAGE_DATASETS:
             print(f"  {name}")
