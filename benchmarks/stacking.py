@@ -47,7 +47,7 @@ def _plain(module):
 
 
 def time_vae(wrap, seeds: int, steps: int, fused: bool) -> float:
-    models = [build_model("mlp-vae", 2, {}) for _ in range(seeds)]
+    models = [build_model("mlp-vae", (2,), {}) for _ in range(seeds)]
     net = wrap(models)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3, fused=fused)
     data = torch.randn(2000, 2)
@@ -63,7 +63,7 @@ def time_vae(wrap, seeds: int, steps: int, fused: bool) -> float:
 
 
 def time_gan(wrap, seeds: int, steps: int, fused: bool) -> float:
-    models = [build_model("mlp-gan", 2, {}) for _ in range(seeds)]
+    models = [build_model("mlp-gan", (2,), {}) for _ in range(seeds)]
     gen, disc = wrap([m.generator for m in models]), wrap([m.discriminator for m in models])
     opt_g = torch.optim.Adam(gen.parameters(), lr=1e-3, betas=(0.5, 0.9), fused=fused)
     opt_d = torch.optim.Adam(disc.parameters(), lr=1e-3, betas=(0.5, 0.9), fused=fused)

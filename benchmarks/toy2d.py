@@ -30,6 +30,7 @@ from genbench.layout import load_splits
 from genbench.models import build_model
 from genbench.report import read_summary
 from genbench.report.stats import mean_ci
+from genbench.runtime import Runtime
 from genbench.study import eval_context, run_study, sample_run
 from genbench.metrics import evaluate
 from genbench.train.gan import d_loss, g_loss
@@ -42,7 +43,7 @@ def reference_run(config, dataset: str, model_name: str, seed: int) -> dict:
     settings = config.train_settings(dataset, model_name)
     splits = load_splits(config, dataset)
     torch.manual_seed(seed)
-    model = build_model(model_name, 2, config.models[model_name].params)
+    model = build_model(model_name, (2,), config.models[model_name].params)
     loader = DataLoader(TensorDataset(torch.from_numpy(splits.train)), batch_size=settings.batch_size, shuffle=True)
     steps = 0
     start = time.perf_counter()
@@ -72,7 +73,7 @@ def reference_run(config, dataset: str, model_name: str, seed: int) -> dict:
                 opt_g.step()
                 steps += 1
     seconds = time.perf_counter() - start
-    samples = sample_run(model, config.n_samples, seed)
+    samples = sample_run(model, config.n_samples, seed, torch.device("cpu"))
     metrics = evaluate(config.metrics, samples, eval_context(config, dataset, splits))
     return {"seconds": seconds, "steps": steps, "steps_per_s": steps / seconds, "metrics": metrics}
 
@@ -127,7 +128,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        run_study(fast, Path(tmp) / "toy2d", quiet=True)
+        run_study(fast, Path(tmp) / "toy2d", Runtime(quiet=True))
         wall = time.perf_counter() - start
         values = read_summary(Path(tmp) / "toy2d")
     runs = {}

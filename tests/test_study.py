@@ -7,10 +7,13 @@ import re
 import pytest
 from PIL import Image
 
+from genbench.runtime import Runtime
 from genbench.config import resolve
 from genbench.errors import GenbenchError
 from genbench.report import build_report
 from genbench.study import run_study
+
+QUIET = Runtime(quiet=True)
 
 
 def _read(path):
@@ -25,8 +28,8 @@ def _numbers(root):
 
 def test_study_writes_every_result_and_is_deterministic(tiny_study, tmp_path):
     config = resolve(tiny_study)
-    first = run_study(config, tmp_path / "a", quiet=True)
-    second = run_study(config, tmp_path / "b", quiet=True)
+    first = run_study(config, tmp_path / "a", QUIET)
+    second = run_study(config, tmp_path / "b", QUIET)
     assert _numbers(first) == _numbers(second)
     assert len(_numbers(first)) > 50
 
@@ -55,7 +58,7 @@ def test_study_writes_every_result_and_is_deterministic(tiny_study, tmp_path):
 
 def test_report_tables_and_embedded_figures(tiny_study, tmp_path):
     tiny_study["published"] = {"kde_ll_study": {"moons": {"mlp-vae": -1.5}}}
-    root = run_study(resolve(tiny_study), tmp_path / "s", quiet=True)
+    root = run_study(resolve(tiny_study), tmp_path / "s", QUIET)
     md, page = root / "report.md", root / "report.html"
     text = _read(md)
     assert "## kde_ll_study" in text and "published mlp-vae" in text and "-1.5000" in text
@@ -75,13 +78,13 @@ def test_report_tables_and_embedded_figures(tiny_study, tmp_path):
 
 def test_finished_runs_are_kept_and_changed_ones_rerun(tiny_study, tmp_path):
     tiny_study["datasets"] = {"moons": {}}
-    root = run_study(resolve(tiny_study), tmp_path / "s", quiet=True)
+    root = run_study(resolve(tiny_study), tmp_path / "s", QUIET)
     done = root / "moons" / "mlp-gan" / "seed0" / "metrics.json"
     stamp = done.stat().st_mtime_ns
-    run_study(resolve(tiny_study), root, quiet=True)
+    run_study(resolve(tiny_study), root, QUIET)
     assert done.stat().st_mtime_ns == stamp
     tiny_study["models"]["mlp-gan"]["train"]["epochs"] = 4
-    run_study(resolve(tiny_study), root, quiet=True)
+    run_study(resolve(tiny_study), root, QUIET)
     assert done.stat().st_mtime_ns != stamp
     with open(root / "moons" / "mlp-gan" / "seed0" / "history.csv") as fh:
         assert len(fh.readlines()) == 5

@@ -47,11 +47,14 @@ def _overrides(raw: dict, args: argparse.Namespace) -> dict:
 
 def _run(raw: dict, args: argparse.Namespace) -> Path:
     """Apply --epochs/--set, validate, and run the study into --out (default runs/<name>)."""
+    from genbench.runtime import Runtime, resolve_device
     from genbench.study import run_study
 
     config = resolve(_overrides(raw, args))
     out = Path(args.out) if args.out else Path("runs") / config.name
-    run_study(config, out, quiet=args.quiet)
+    data_dir = Path(args.data_dir) if args.data_dir else None
+    runtime = Runtime(resolve_device(args.device), data_dir, args.resume, args.quiet)
+    run_study(config, out, runtime)
     return out
 
 
@@ -90,8 +93,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from genbench.sampling import sample_from_run
 
     out = Path(args.out)
-    if out.suffix != ".npy":
-        raise GenbenchError(f"--out must name a .npy file, got {out}")
+    if out.suffix not in (".npy", ".png"):
+        raise GenbenchError(f"--out must name a .npy file (or .png, a grid, for image models), got {out}")
     sample_from_run(Path(args.run_dir), args.n, out, args.seed)
     print(f"{args.n} samples -> {out}")
     return 0
@@ -107,7 +110,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from genbench.data import DATASETS
-    from genbench.data.images import IMAGE_DATASETS
     from genbench.metrics import METRICS
     from genbench.models import MODELS, build_model, count_parameters
 
@@ -115,15 +117,14 @@ def cmd_list(args: argparse.Namespace) -> int:
     if what in ("all", "datasets"):
         print("datasets:")
         for name, spec in DATASETS.items():
-            print(f"  {name:18s} {spec.description}")
-        print("image datasets (loaders; image training is not wired to the CLI yet):")
-        for name in IMAGE_DATASETS:
-            print(f"  {name}")
+            shape = "x".join(map(str, spec.shape()))
+            print(f"  {name:18s} {spec.kind:6s} {shape:8s} {spec.description}")
     if what in ("all", "models"):
-        print("models (parameters on 2D data at defaults):")
+        print("models (parameters at their defaults on data of the shape shown):")
         for name, spec in MODELS.items():
-            model = build_model(name, 2, {})
-            print(f"  {name:18s} {spec.family:4s} {count_parameters(model):>9,d}  {spec.description}")
+            model = build_model(name, spec.example_shape, {})
+            shape = "x".join(map(str, spec.example_shape))
+            print(f"  {name:18s} {spec.family:4s} {shape:8s} {count_parameters(model):>11,d}  {spec.description}")
     if what in ("all", "metrics"):
         print("metrics:")
         for name, spec in METRICS.items():
@@ -146,6 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--set", action="append", metavar="KEY=VALUE",
                        help="override a config value, e.g. models.mlp-vae.train.lr=2e-3 (repeatable)")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
+        p.add_argument("--device", default="auto", help="auto (default: CUDA if available), cpu or cuda")
+        p.add_argument("--data-dir", help="folder holding the dataset files (looked at first; image-folder and "
+                                          "celeba64 read their images from here)")
+        p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                       help="continue unfinished runs from their last checkpoint (default); --no-resume starts them over")
 
     run = sub.add_parser("run", help="run a whole study (default: toy2d)")
     run.add_argument("study", nargs="?", default="toy2d", help="a study name (see `genbench list studies`) or a YAML file")

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
 
-from genbench.data import DATASETS, check_params
+from genbench.data import check_dataset_params, check_params
 from genbench.errors import GenbenchError
 from genbench.metrics import METRICS
 from genbench.models import MODELS
@@ -36,6 +36,9 @@ class TrainSettings(_Strict):
     lr_schedule: Literal["constant", "cosine"] = "constant"
     warmup_frac: float = Field(0.0, ge=0.0, lt=1.0, description="share of steps with linear warm-up (cosine only)")
     fused_adam: bool = True
+    d_steps: PositiveInt = Field(1, description="GAN discriminator steps per generator step")
+    precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16: autocast matmuls and convolutions to bfloat16")
+    channels_last: bool = Field(False, description="NHWC memory layout for convolutional models")
 
 
 class ModelEntry(_Strict):
@@ -44,10 +47,13 @@ class ModelEntry(_Strict):
 
 
 class DataSettings(_Strict):
-    protocol: Literal["genbench", "study000"] = "genbench"
-    n_train: PositiveInt = 2000
-    n_holdout: PositiveInt = 500
-    n_test: PositiveInt = 2000
+    """How datasets are split; sizes of None take each kind's default (2D: 2000 / 500 /
+    2000 points; images: every training image but a 10% hold-out, the whole test split)."""
+
+    protocol: Literal["genbench", "study000", "study"] = "genbench"
+    n_train: PositiveInt | None = None
+    n_holdout: PositiveInt | None = None
+    n_test: PositiveInt | None = None
     data_seed: int = 54301
 
 
@@ -63,6 +69,8 @@ class StudyConfig(_Strict):
     data: DataSettings = DataSettings()
     metrics: list[str]
     n_samples: PositiveInt = Field(2000, description="generated samples scored per run")
+    sample_every: int = Field(0, ge=0, description="image runs: save sample grids every k epochs (0: only at the end)")
+    checkpoint_every: int = Field(1, ge=0, description="save a resumable checkpoint every k epochs (0: only at the end)")
     # metric -> dataset -> model -> the study's published number.
     published: dict[str, dict[str, dict[str, float]]] = {}
 
@@ -101,11 +109,14 @@ def preset_names() -> list[str]:
 
 
 def load_preset(name: str) -> dict[str, Any]:
-    """The raw mapping of a shipped preset (``toy2d``, ``toy2d-paper``, ...)."""
+    """The raw mapping of a shipped preset (``toy2d``, ``mnist``, ...). A preset may say
+    ``extends: <preset>``: it then takes that preset's keys and replaces those it sets."""
     names = preset_names()
     if name not in names:
         raise GenbenchError(f"unknown study {name!r}; choose one of: {', '.join(names)}")
-    return yaml.safe_load(resources.files("genbench.presets").joinpath(f"{name}.yaml").read_text())
+    raw = yaml.safe_load(resources.files("genbench.presets").joinpath(f"{name}.yaml").read_text())
+    base = raw.pop("extends", None)
+    return {**load_preset(base), **raw} if base else raw
 
 
 def apply_sets(raw: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
@@ -148,7 +159,7 @@ def resolve(raw: dict[str, Any]) -> StudyConfig:
     """Validate a raw study mapping, including every name and parameter it mentions."""
     config = _validate(StudyConfig, raw)
     for dataset, params in config.datasets.items():
-        check_params(DATASETS.get(dataset).generate, params, f"dataset {dataset!r}", skip=2)
+        check_dataset_params(dataset, params)
     for model, entry in config.models.items():
         check_params(MODELS.get(model).cls.__init__, entry.params, f"model {model!r}", skip=2)
     for metric in config.metrics:

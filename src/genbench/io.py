@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable
@@ -63,10 +64,27 @@ def write_csv(path: Path, rows: Iterable[dict[str, Any]], fields: list[str]) -> 
     write_text(path, buf.getvalue())
 
 
-def save_weights(path: Path, module: torch.nn.Module) -> None:
+def save_torch(path: Path, obj: Any) -> None:
+    """``torch.save`` of tensors and plain containers, written atomically."""
     buf = io.BytesIO()
-    torch.save(module.state_dict(), buf)
+    torch.save(obj, buf)
     atomic_write_bytes(path, buf.getvalue())
+
+
+def save_weights(path: Path, module: torch.nn.Module) -> None:
+    save_torch(path, module.state_dict())
+
+
+def load_checkpoint(path: Path) -> Any:
+    """A checkpoint's contents, without unpickling arbitrary objects; None if it is
+    missing or unreadable (a run then starts from scratch rather than fail)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # truncated or foreign: say so, then train afresh
+        print(f"genbench: warning: ignoring unreadable checkpoint {path} ({type(exc).__name__})", file=sys.stderr)
+        return None
 
 
 def load_weights(path: Path, module: torch.nn.Module) -> None:

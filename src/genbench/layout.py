@@ -15,6 +15,12 @@ def run_folder(root: Path, dataset: str, model: str, seed: int) -> Path:
     return root / dataset / model / f"seed{seed}"
 
 
-def load_splits(config: StudyConfig, dataset: str) -> Splits:
+def checkpoint_path(root: Path, dataset: str, model: str, seeds: list[int]) -> Path:
+    """Seeds trained together share one checkpoint, beside their run folders."""
+    return root / dataset / model / f"checkpoint-seed{'-'.join(map(str, seeds))}.pt"
+
+
+def load_splits(config: StudyConfig, dataset: str, data_dir: Path | None = None) -> Splits:
     d = config.data
-    return make_splits(dataset, config.datasets[dataset], d.protocol, d.n_train, d.n_holdout, d.n_test, d.data_seed)
+    return make_splits(dataset, config.datasets[dataset], d.protocol, d.n_train, d.n_holdout, d.n_test, d.data_seed,
+                       data_dir)

@@ -4,8 +4,13 @@ Layout of a study folder (everything a report needs, so it can be rebuilt from d
 
     OUT/study.yaml                       resolved study config
     OUT/<dataset>/<model>/seed<k>/       one run: config.yaml, history.csv,
-                                         metrics.json, model.pt, samples.npy, run.png
+                                         metrics.json, model.pt, samples.npy, run.png;
+                                         image runs also samples/epoch_XXX.png (and
+                                         recon/epoch_XXX.png for VAEs)
+    OUT/<dataset>/<model>/checkpoint-seed<k>[-<k2>...].pt
+                                         resumable training state of seeds trained together
     OUT/<dataset>/oracle/seed<k>/        metrics of a fresh real sample (the ceiling)
+    OUT/<dataset>/real.npy               image datasets: training images shown in the report
     OUT/summary.csv                      study,dataset,model,seed,metric,value
     OUT/report.md, OUT/report.html, OUT/figures/<dataset>.png
 """
@@ -23,21 +28,31 @@ from tqdm import tqdm
 
 from genbench.config import StudyConfig
 from genbench.data import DATASETS, Splits
-from genbench.layout import ORACLE, load_splits, run_folder
-from genbench.io import ensure_writable_dir, save_npy, save_weights, write_csv, write_json, write_yaml
+from genbench.data.image_data import to_uint8
+from genbench.io import (ensure_writable_dir, load_checkpoint, save_npy, save_torch, save_weights, write_csv,
+                         write_json, write_yaml)
+from genbench.layout import ORACLE, checkpoint_path, load_splits, run_folder
 from genbench.metrics import EvalContext, evaluate
-from genbench.models import MODELS, build_model, count_parameters
+from genbench.models import build_model, count_parameters
 from genbench.report import build_report
-from genbench.report.figures import run_figure
-from genbench.train import TRAINERS
+from genbench.report.figures import image_run_figure, run_figure
+from genbench.report.grid import save_image
+from genbench.runtime import Runtime
+from genbench.train import make_trainer
+from genbench.train.stacked import can_stack
+
+SNAPSHOT_IMAGES = 64  # images per sample grid
+SAMPLE_CHUNK = 500  # samples drawn per forward pass when scoring a run
+
 
 def run_config(config: StudyConfig, dataset: str, model: str, seed: int) -> dict[str, Any]:
     """Everything that determines one run's result, as plain data (saved as config.yaml)."""
+    params = config.datasets[dataset]
     return {
         "study": config.name,
         "dataset": dataset,
-        "dataset_params": config.datasets[dataset],
-        "data_dim": DATASETS.get(dataset).data_dim,
+        "dataset_params": params,
+        "data_shape": list(DATASETS.get(dataset).shape(**params)),
         "model": model,
         "model_params": config.models[model].params,
         "train": config.train_settings(dataset, model).model_dump(mode="json"),
@@ -48,61 +63,130 @@ def run_config(config: StudyConfig, dataset: str, model: str, seed: int) -> dict
     }
 
 
+def _plain(obj: Any) -> Any:
+    """As it reads back from YAML/JSON (tuples become lists), for comparing configs."""
+    return json.loads(json.dumps(obj))
+
+
 def is_done(folder: Path, cfg: dict[str, Any]) -> bool:
     """A run is done when its metrics exist and it was made with the same config."""
     try:
         saved = yaml.safe_load((folder / "config.yaml").read_text())
     except (OSError, yaml.YAMLError):
         return False
-    return (folder / "metrics.json").exists() and saved == json.loads(json.dumps(cfg))
+    return (folder / "metrics.json").exists() and saved == _plain(cfg)
 
 
 def eval_context(config: StudyConfig, dataset: str, splits: Splits) -> EvalContext:
     spec = DATASETS.get(dataset)
+    if spec.kind == "images":
+        return EvalContext(train=splits.train, test=splits.test, modes=None, kind="images")
     modes = spec.modes(**config.datasets[dataset]) if spec.modes else None
     return EvalContext(train=splits.train, test=splits.test, modes=modes)
 
 
-def sample_run(model: torch.nn.Module, n: int, seed: int) -> np.ndarray:
-    """The run's evaluation samples, drawn from a stream fixed by the seed."""
-    model.eval()
-    return model.sample(n, generator=torch.Generator().manual_seed(20_000 + seed)).numpy()
+def sample_run(model: torch.nn.Module, n: int, seed: int, device: torch.device) -> np.ndarray:
+    """The run's evaluation samples, drawn from a stream fixed by the seed (on the CPU, so
+    they do not depend on the device), in chunks; images are stored as uint8 pixels."""
+    model.to(device).eval()
+    gen = torch.Generator().manual_seed(20_000 + seed)
+    chunks = []
+    for start in range(0, n, SAMPLE_CHUNK):
+        z = torch.randn(min(SAMPLE_CHUNK, n - start), model.latent_dim, generator=gen).to(device)
+        with torch.no_grad():
+            x = model.decode(z) if model.family == "vae" else model.generator(z)
+        chunks.append(x.float().cpu().numpy())
+    model.cpu()
+    samples = np.concatenate(chunks)
+    return to_uint8(samples, model.value_range) if model.value_range else samples
+
+
+def _save_snapshots(trainer, folders: list[Path], value_range: tuple[float, float]) -> None:
+    for folder, shots in zip(folders, trainer.images(SNAPSHOT_IMAGES)):
+        for name, images in shots.items():
+            save_image(folder / name / f"epoch_{trainer.epoch:03d}.png", images, value_range=value_range)
 
 
 def train_group(config: StudyConfig, dataset: str, model_name: str, seeds: list[int], root: Path,
-                progress: tqdm | None = None) -> None:
-    """Train the given seeds of one (dataset, model) together, then score and save each."""
-    splits = load_splits(config, dataset)
+                runtime: Runtime, progress: tqdm | None = None) -> None:
+    """Train the given seeds of one (dataset, model) together, checkpointing as it goes,
+    then score and save each run."""
+    splits = load_splits(config, dataset, runtime.data_dir)
     settings = config.train_settings(dataset, model_name)
+    shape = tuple(splits.train.shape[1:])
     models = []
     for seed in seeds:
         torch.manual_seed(seed)
-        models.append(build_model(model_name, splits.train.shape[1], config.models[model_name].params))
-    trainer = TRAINERS[MODELS.get(model_name).family]
-    start = time.perf_counter()
-    histories = trainer(
-        models, torch.from_numpy(splits.train), torch.from_numpy(splits.holdout), settings, seeds,
-        on_epoch=(lambda _: progress.update(len(seeds))) if progress else None,
-    )
+        models.append(build_model(model_name, shape, config.models[model_name].params))
+    value_range = models[0].value_range
+    device = runtime.device
+    trainer = make_trainer(models, splits.train, splits.holdout, settings, seeds, device)
+    configs = [_plain(run_config(config, dataset, model_name, s)) for s in seeds]
+    folders = [run_folder(root, dataset, model_name, s) for s in seeds]
+    ckpt = checkpoint_path(root, dataset, model_name, seeds)
+    seconds = 0.0  # training time, carried across resumes
+    saved = load_checkpoint(ckpt) if runtime.resume else None
+    if saved is not None and saved.get("configs") == configs:
+        trainer.load_state_dict(saved["trainer"])
+        seconds = saved["seconds"]
+        if progress:
+            progress.update(trainer.epoch * len(seeds))
+    images = DATASETS.get(dataset).kind == "images"
+    while trainer.epoch < settings.epochs:
+        start = time.perf_counter()
+        trainer.run_epoch()
+        seconds += time.perf_counter() - start
+        epoch, last = trainer.epoch, trainer.epoch == settings.epochs
+        if progress:
+            progress.update(len(seeds))
+        if images and (last or (config.sample_every and epoch % config.sample_every == 0)):
+            _save_snapshots(trainer, folders, value_range)
+        if last or (config.checkpoint_every and epoch % config.checkpoint_every == 0):
+            save_torch(ckpt, {"configs": configs, "seconds": seconds, "trainer": trainer.state_dict()})
+    trainer.finish()
     # Seeds trained together share the wall time; each is charged its share.
-    seconds = (time.perf_counter() - start) / len(seeds)
+    seconds /= len(seeds)
     context = eval_context(config, dataset, splits)
-    for seed, model, history in zip(seeds, models, histories):
-        folder = run_folder(root, dataset, model_name, seed)
-        samples = sample_run(model, config.n_samples, seed)
+    for seed, model, history, folder, cfg in zip(seeds, models, trainer.histories, folders, configs):
+        samples = sample_run(model, config.n_samples, seed, device)
         metrics = evaluate(config.metrics, samples, context)
         metrics.update(n_params=count_parameters(model), train_seconds=seconds)
         write_csv(folder / "history.csv", history, list(history[0]))
         save_weights(folder / "model.pt", model)
         save_npy(folder / "samples.npy", samples)
-        run_figure(folder / "run.png", history, splits.train, samples, f"{dataset} / {model_name} / seed {seed}")
-        write_yaml(folder / "config.yaml", run_config(config, dataset, model_name, seed))
+        title = f"{dataset} / {model_name} / seed {seed}"
+        if images:
+            image_run_figure(folder / "run.png", history, samples[:SNAPSHOT_IMAGES], title)
+        else:
+            run_figure(folder / "run.png", history, splits.train, samples, title)
+        write_yaml(folder / "config.yaml", cfg)
         write_json(folder / "metrics.json", metrics)  # last: its presence marks the run complete
+
+
+def training_groups(config: StudyConfig, root: Path) -> list[tuple[str, str, list[int]]]:
+    """(dataset, model, seeds) still to train: seeds of a model that can stack train as
+    one group, others one seed at a time. Runs done with the same config are skipped."""
+    todo = []
+    for dataset in config.datasets:
+        shape = DATASETS.get(dataset).shape(**config.datasets[dataset])
+        for model in config.models:
+            seeds = [s for s in config.seed_list()
+                     if not is_done(run_folder(root, dataset, model, s), run_config(config, dataset, model, s))]
+            if not seeds:
+                continue
+            if can_stack(build_model(model, shape, config.models[model].params)):
+                todo.append((dataset, model, seeds))
+            else:
+                todo += [(dataset, model, [s]) for s in seeds]
+    return todo
 
 
 def score_oracle(config: StudyConfig, dataset: str, root: Path) -> None:
     """Score a fresh real sample of the evaluated size by every metric, once per seed:
-    the level a perfect model reaches, and its spread."""
+    the level a perfect model reaches, and its spread (2D sets, which can draw fresh
+    samples; image datasets get their reference from held-out images in the metrics)."""
+    if DATASETS.get(dataset).kind != "points":
+        return
     splits = load_splits(config, dataset)
     context = eval_context(config, dataset, splits)
     generate = DATASETS.get(dataset).generate
@@ -127,30 +211,32 @@ def collect_summary(config: StudyConfig, root: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def run_study(config: StudyConfig, root: Path, quiet: bool = False) -> Path:
+def save_real_grid(config: StudyConfig, dataset: str, root: Path, runtime: Runtime) -> None:
+    """The first training images of an image dataset, for the report beside the samples."""
+    if DATASETS.get(dataset).kind == "images":
+        save_npy(root / dataset / "real.npy", load_splits(config, dataset, runtime.data_dir).train[:SNAPSHOT_IMAGES])
+
+
+def run_study(config: StudyConfig, root: Path, runtime: Runtime = Runtime()) -> Path:
     """Train, score and report every run of ``config`` under ``root``; runs already done
-    with the same config are kept, so an interrupted study resumes where it stopped."""
+    with the same config are kept, and unfinished ones continue from their last
+    checkpoint, so an interrupted study resumes where it stopped."""
     ensure_writable_dir(root)
     write_yaml(root / "study.yaml", config.model_dump(mode="json"))
-    todo = []
-    for dataset in config.datasets:
-        for model in config.models:
-            seeds = [s for s in config.seed_list()
-                     if not is_done(run_folder(root, dataset, model, s), run_config(config, dataset, model, s))]
-            if seeds:
-                todo.append((dataset, model, seeds))
+    todo = training_groups(config, root)
     # Progress counts seed-epochs (so the ETA is honest across short and long runs) and
     # shows finished runs beside it.
     total = sum(config.train_settings(d, m).epochs * len(s) for d, m, s in todo)
     runs_total = len(config.datasets) * len(config.models) * config.seeds
     runs_done = runs_total - sum(len(s) for _, _, s in todo)
-    with tqdm(total=total, unit="seed-epoch", desc=config.name, disable=quiet, dynamic_ncols=True) as progress:
+    with tqdm(total=total, unit="seed-epoch", desc=config.name, disable=runtime.quiet, dynamic_ncols=True) as progress:
         for dataset, model, seeds in todo:
             progress.set_postfix_str(f"runs {runs_done}/{runs_total}, training {dataset}/{model} x{len(seeds)} seeds")
-            train_group(config, dataset, model, seeds, root, progress)
+            train_group(config, dataset, model, seeds, root, runtime, progress)
             runs_done += len(seeds)
         progress.set_postfix_str(f"runs {runs_done}/{runs_total}")
     for dataset in config.datasets:
+        save_real_grid(config, dataset, root, runtime)
         score_oracle(config, dataset, root)
     write_csv(root / "summary.csv", collect_summary(config, root), ["study", "dataset", "model", "seed", "metric", "value"])
     build_report(root)

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from genbench.data import cifar
-from genbench.data.images import IMAGE_DATASETS
+from genbench.data import DATASETS
 from genbench.errors import GenbenchError
 
 from tests.http_mirror import LocalMirror
@@ -33,8 +33,8 @@ def _write_cifar(folder, per_batch=4):
 def test_cifar_batches_load_in_order(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     written = _write_cifar(tmp_path / "d" / cifar.FOLDER)
-    train = IMAGE_DATASETS.get("cifar10")("train", data_dir=tmp_path / "d")
-    test = IMAGE_DATASETS.get("cifar10")("test", data_dir=tmp_path / "d")
+    train = DATASETS.get("cifar10").load("train", data_dir=tmp_path / "d")
+    test = DATASETS.get("cifar10").load("test", data_dir=tmp_path / "d")
     assert train.images.shape == (20, 3, 32, 32) and test.images.shape == (4, 3, 32, 32)
     first, labels = written["data_batch_1"]
     np.testing.assert_array_equal(train.images[0, 0].ravel(), first[0, :1024])  # red plane
@@ -53,7 +53,7 @@ def test_cifar_tarball_is_downloaded_verified_and_extracted(tmp_path, monkeypatc
     monkeypatch.setattr(cifar, "TARBALL_MD5", hashlib.md5((served / cifar.TARBALL).read_bytes()).hexdigest())
     server = LocalMirror(served)
     try:
-        data = IMAGE_DATASETS.get("cifar10")("test", mirrors=[server.url])
+        data = DATASETS.get("cifar10").load("test", mirrors=[server.url])
     finally:
         server.close()
     assert data.images.shape == (4, 3, 32, 32)
@@ -94,7 +94,7 @@ def test_celeba64_centre_crops_178_then_resizes(tmp_path):
     for i in range(12):
         _png(tmp_path / "img_align_celeba" / f"{i:06d}.png", face)
     (tmp_path / "list_eval_partition.txt").write_text("".join(f"{i:06d}.png {0 if i < 10 else 2}\n" for i in range(12)))
-    load = IMAGE_DATASETS.get("celeba64")
+    load = DATASETS.get("celeba64").load
     train, test = load("train", data_dir=tmp_path / "img_align_celeba"), load("test", data_dir=tmp_path / "img_align_celeba")
     assert train.images.shape == (10, 3, 64, 64) and test.images.shape == (2, 3, 64, 64)
     assert (train.images[:, 0] == 255).all() and (train.images[:, 1:] == 0).all() and train.labels is None
@@ -104,7 +104,7 @@ def test_image_folder_split_is_stable_disjoint_and_complete(tmp_path):
     rng = np.random.default_rng(0)
     for i in range(60):
         _png(tmp_path / "cats" / f"sub{i % 3}" / f"cat{i}.png", rng.integers(0, 256, (80, 100, 3), dtype=np.uint8))
-    load = IMAGE_DATASETS.get("image-folder")
+    load = DATASETS.get("image-folder").load
     train, test = load("train", data_dir=tmp_path / "cats"), load("test", data_dir=tmp_path / "cats")
     assert train.images.shape[1:] == (3, 64, 64) and len(train.images) + len(test.images) == 60
     assert 1 <= len(test.images) <= 15
@@ -112,7 +112,7 @@ def test_image_folder_split_is_stable_disjoint_and_complete(tmp_path):
 
 
 def test_folder_errors_name_the_problem(tmp_path):
-    load = IMAGE_DATASETS.get("image-folder")
+    load = DATASETS.get("image-folder").load
     with pytest.raises(GenbenchError, match="needs --data-dir"):
         load("train")
     with pytest.raises(GenbenchError, match="does not exist"):

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from genbench.data.idx import parse_idx, read_idx
-from genbench.data.images import IMAGE_DATASETS, MNIST, IdxSource, load_idx, to_float
+from genbench.data import DATASETS
+from genbench.data.images import MNIST, IdxSource, load_idx, to_float
 from genbench.errors import GenbenchError
 
 from tests.http_mirror import LocalMirror
@@ -50,7 +51,7 @@ def test_real_mnist_test_split(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))  # no user cache in the way
     official = hashlib.md5((SHARED_MNIST / "t10k-images-idx3-ubyte.gz").read_bytes()).hexdigest()
     assert official == MNIST.md5["t10k-images-idx3-ubyte.gz"]
-    data = IMAGE_DATASETS.get("mnist")("test", data_dir=SHARED_MNIST, mirrors=["http://127.0.0.1:9/"])
+    data = DATASETS.get("mnist").load("test", data_dir=SHARED_MNIST, mirrors=["http://127.0.0.1:9/"])
     assert data.images.shape == (10_000, 1, 28, 28) and data.images.dtype == np.uint8
     assert data.labels[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
     assert np.bincount(data.labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -59,7 +60,7 @@ def test_real_mnist_test_split(tmp_path, monkeypatch):
 
 
 def test_digits_works_anywhere():
-    train, test = IMAGE_DATASETS.get("digits")("train"), IMAGE_DATASETS.get("digits")("test")
+    train, test = DATASETS.get("digits").load("train"), DATASETS.get("digits").load("test")
     assert train.images.shape == (1437, 1, 8, 8) and test.images.shape == (360, 1, 8, 8)
     assert set(np.unique(test.labels)) == set(range(10))
 
@@ -138,7 +139,7 @@ DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 def test_real_fashion_mnist_from_the_debian_package(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("GENBENCH_DATA", raising=False)
-    load = IMAGE_DATASETS.get("fashion-mnist")
+    load = DATASETS.get("fashion-mnist").load
     train, test = load("train", mirrors=["http://127.0.0.1:9/"]), load("test", mirrors=["http://127.0.0.1:9/"])
     assert train.images.shape == (60_000, 1, 28, 28) and test.images.shape == (10_000, 1, 28, 28)
     # Balanced classes, 6000 and 1000 of each: the published composition.

@@ -10,7 +10,7 @@ def test_stacked_model_computes_each_seeds_own_function():
     models = []
     for seed in range(3):
         torch.manual_seed(seed)
-        models.append(build_model("mlp-vae", 2, {"hidden": 16, "latent": 4}))
+        models.append(build_model("mlp-vae", (2,), {"hidden": 16, "latent": 4}))
     stacked = Stacked(models)
     x, eps = torch.randn(3, 9, 2), torch.randn(3, 9, 4)
     recon, mu, logvar = stacked(x, eps)

@@ -1,13 +1,21 @@
-"""Dataset registry. A new dataset is one function in a module plus one line here."""
+"""Dataset registry. A new dataset is one function in a module plus one line here.
+
+Two kinds share the registry: 2D point sets drawn from a generator (``points``) and
+image datasets read from files (``images``). :func:`make_splits` gives either as the
+same three splits.
+"""
 from __future__ import annotations
 
+import functools
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from genbench.data import toy2d
+from genbench.data.images import IMAGE_SPECS, ImageSpec
 from genbench.errors import GenbenchError
 from genbench.registry import Registry
 
@@ -21,7 +29,10 @@ class Toy2DSpec:
     # For mixtures of isotropic Gaussians: params -> (centres (k, 2), std), used by the
     # mode-coverage metrics.
     modes: Callable[..., tuple[np.ndarray, float]] | None = None
-    data_dim: int = 2
+    kind: str = "points"
+
+    def shape(self, **params: Any) -> tuple[int, ...]:
+        return (2,)
 
 
 def _ring_modes(modes: int = 7, radius: float = 1.2, std: float = 0.12) -> tuple[np.ndarray, float]:
@@ -33,7 +44,7 @@ def _eight_modes(scale: float = 4.0, std: float = 0.5) -> tuple[np.ndarray, floa
     return scale * unit / 1.414, std / 1.414
 
 
-DATASETS: Registry[Toy2DSpec] = Registry("dataset")
+DATASETS: Registry[Toy2DSpec | ImageSpec] = Registry("dataset")
 DATASETS.register("pinwheel", Toy2DSpec(toy2d.pinwheel, "study 000's 3-arm pinwheel"))
 DATASETS.register("spiral", Toy2DSpec(toy2d.spiral, "study 000's noisy 3-turn spiral"))
 DATASETS.register("checkerboard", Toy2DSpec(toy2d.checkerboard, "study 000's 4x4 checkerboard on [-4, 4]^2"))
@@ -45,6 +56,8 @@ DATASETS.register("moons", Toy2DSpec(toy2d.moons, "scikit-learn's two moons"))
 DATASETS.register("circles", Toy2DSpec(toy2d.circles, "scikit-learn's two circles"))
 DATASETS.register("rings", Toy2DSpec(toy2d.rings, "four concentric rings"))
 DATASETS.register("swissroll", Toy2DSpec(toy2d.swissroll, "2D swiss roll"))
+for _name, _spec in IMAGE_SPECS.items():
+    DATASETS.register(_name, _spec)
 
 # Study 000 drew its data from one default_rng(54301), 2000 training points per set in this
 # order, then 500 hold-out points per set in the same order.
@@ -59,12 +72,24 @@ _STUDY000_GENERATORS = {
 
 @dataclass(frozen=True)
 class Splits:
-    """Training points, the hold-out used for loss curves (and any tuning), and a test set
-    that only metrics ever see."""
+    """Training data, the hold-out used for loss curves (and any tuning), and a test set
+    that only metrics ever see: float points, or uint8 (N, C, H, W) images. ``labels``
+    holds each split's class labels where the dataset has them."""
 
     train: np.ndarray
     holdout: np.ndarray
     test: np.ndarray
+    labels: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def check_dataset_params(name: str, params: dict[str, Any]) -> None:
+    """One-line error for a parameter the dataset does not take (2D generators take
+    ``n, rng`` from genbench; image datasets declare theirs in ``shape``)."""
+    spec = DATASETS.get(name)
+    if spec.kind == "points":
+        check_params(spec.generate, params, f"dataset {name!r}", skip=2)
+    else:
+        check_params(spec.shape, params, f"dataset {name!r}", skip=0)
 
 
 def check_params(fn: Callable[..., Any], params: dict[str, Any], what: str, skip: int) -> None:
@@ -82,20 +107,25 @@ def make_splits(
     name: str,
     params: dict[str, Any],
     protocol: str,
-    n_train: int,
-    n_holdout: int,
-    n_test: int,
+    n_train: int | None,
+    n_holdout: int | None,
+    n_test: int | None,
     data_seed: int,
+    data_dir: Path | None = None,
 ) -> Splits:
-    """Draw the three splits of a 2D dataset under a protocol.
+    """The three splits of a dataset under a protocol; a size of None takes the default
+    (2D: 2000 / 500 / 2000 points; images: see :func:`image_splits`).
 
-    ``genbench``: three independent streams spawned from ``data_seed``.
+    For 2D sets, ``genbench``: three independent streams spawned from ``data_seed``;
     ``study000``: study 000's exact training and hold-out points (its single generator,
     its call order, its sizes: pinwheel keeps 1998 points), plus a test set from an
     independent stream, which the study lacked.
     """
+    check_dataset_params(name, params)
     spec = DATASETS.get(name)
-    check_params(spec.generate, params, f"dataset {name!r}", skip=2)
+    if spec.kind == "images":
+        return image_splits(name, params, protocol, n_train, n_holdout, n_test, data_seed, data_dir)
+    n_train, n_holdout, n_test = n_train or 2000, n_holdout or 500, n_test or 2000
     train_ss, holdout_ss, test_ss = np.random.SeedSequence(data_seed).spawn(3)
     test = spec.generate(n_test, np.random.default_rng(test_ss), **params)
     if protocol == "genbench":
@@ -103,7 +133,7 @@ def make_splits(
         holdout = spec.generate(n_holdout, np.random.default_rng(holdout_ss), **params)
         return Splits(train, holdout, test)
     if protocol != "study000":
-        raise GenbenchError(f"unknown protocol {protocol!r}; choose one of: genbench, study000")
+        raise GenbenchError(f"protocol {protocol!r} does not apply to 2D data; choose genbench or study000")
     if name not in STUDY000_ORDER or params:
         raise GenbenchError(
             f"protocol 'study000' covers only study 000's datasets at their defaults "
@@ -115,3 +145,38 @@ def make_splits(
         for other in STUDY000_ORDER:
             drawn[other, split] = _STUDY000_GENERATORS[other](size, rng)
     return Splits(drawn[name, "train"], drawn[name, "holdout"], test)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_images(name: str, params: tuple[tuple[str, Any], ...], split: str, data_dir: Path | None):
+    """Decoded once per process: a study reads the same files for every model and seed."""
+    data = DATASETS.get(name).load(split, data_dir=data_dir, **dict(params))
+    data.images.setflags(write=False)
+    return data
+
+
+def image_splits(name: str, params: dict[str, Any], protocol: str, n_train: int | None, n_holdout: int | None,
+                 n_test: int | None, data_seed: int, data_dir: Path | None) -> Splits:
+    """Splits of an image dataset.
+
+    ``genbench``: the hold-out is a fixed random 10% of the training files (or
+    ``n_holdout`` images), so the test split is seen only by metrics. ``study``: the
+    studies' protocol, validating on the test split (study 002 validates on MNIST's 10k
+    test images). ``n_train`` and ``n_test`` cap the sizes (first images kept).
+    """
+    key = tuple(sorted(params.items()))
+    train, test = _load_images(name, key, "train", data_dir), _load_images(name, key, "test", data_dir)
+    test_part = (test, slice(None, n_test))
+    if protocol == "study":
+        train_part, hold_part = (train, slice(None, n_train)), (test, slice(None, n_holdout))
+    elif protocol == "genbench":
+        order = np.random.default_rng(data_seed).permutation(len(train.images))
+        n_hold = n_holdout or max(1, len(order) // 10)
+        if n_hold >= len(order):
+            raise GenbenchError(f"data.n_holdout={n_hold} leaves no training images of {name} ({len(order)} in all)")
+        train_part, hold_part = (train, np.sort(order[n_hold:])[:n_train]), (train, np.sort(order[:n_hold]))
+    else:
+        raise GenbenchError(f"protocol {protocol!r} does not apply to image data; choose genbench or study")
+    parts = {"train": train_part, "holdout": hold_part, "test": test_part}
+    labels = {} if train.labels is None else {k: data.labels[idx] for k, (data, idx) in parts.items()}
+    return Splits(*(data.images[idx] for data, idx in parts.values()), labels=labels)

@@ -25,3 +25,9 @@ def to_float(images: np.ndarray, value_range: tuple[float, float]) -> np.ndarray
 def check_split(dataset: str, split: str, choices) -> None:
     if split not in choices:
         raise GenbenchError(f"{dataset} has no split {split!r}; choose one of: {', '.join(choices)}")
+
+
+def to_uint8(images: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
+    """Float images in ``value_range`` back to uint8 pixels (rounded, clipped)."""
+    lo, hi = value_range
+    return np.clip(np.round((np.asarray(images, dtype=np.float32) - lo) / (hi - lo) * 255.0), 0, 255).astype(np.uint8)

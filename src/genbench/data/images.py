@@ -17,7 +17,6 @@ from genbench.data.folder import load_celeba64, load_image_folder
 from genbench.data.idx import read_idx
 from genbench.data.image_data import SPLITS, ImageData, check_split, to_float  # noqa: F401  (re-exported)
 from genbench.errors import GenbenchError
-from genbench.registry import Registry
 
 @dataclass(frozen=True)
 class IdxSource:
@@ -79,10 +78,33 @@ def load_digits(split: str, data_dir: Path | None = None, mirrors: list[str] | N
     return ImageData(images[idx], bunch.target[idx].astype(np.int64))
 
 
-IMAGE_DATASETS: Registry[Callable[..., ImageData]] = Registry("image dataset")
-IMAGE_DATASETS.register("mnist", lambda split, data_dir=None, mirrors=None: load_idx("mnist", MNIST, split, data_dir, mirrors))
-IMAGE_DATASETS.register("fashion-mnist", lambda split, data_dir=None, mirrors=None: load_idx("fashion-mnist", FASHION_MNIST, split, data_dir, mirrors))
-IMAGE_DATASETS.register("digits", load_digits)
-IMAGE_DATASETS.register("cifar10", load_cifar10)
-IMAGE_DATASETS.register("celeba64", load_celeba64)
-IMAGE_DATASETS.register("image-folder", load_image_folder)
+@dataclass(frozen=True)
+class ImageSpec:
+    """An image dataset: ``load(split, data_dir, mirrors, **params)`` and the (C, H, W)
+    shape its images have for given params (known before any file is read)."""
+
+    load: Callable[..., ImageData]
+    description: str
+    shape: Callable[..., tuple[int, int, int]]
+    kind: str = "images"
+
+
+def _load_mnist(split: str, data_dir: Path | None = None, mirrors: list[str] | None = None) -> ImageData:
+    return load_idx("mnist", MNIST, split, data_dir, mirrors)
+
+
+def _load_fashion(split: str, data_dir: Path | None = None, mirrors: list[str] | None = None) -> ImageData:
+    return load_idx("fashion-mnist", FASHION_MNIST, split, data_dir, mirrors)
+
+
+IMAGE_SPECS = {
+    "mnist": ImageSpec(_load_mnist, "MNIST digits 28x28 (IDX files; downloaded if absent)", lambda: (1, 28, 28)),
+    "fashion-mnist": ImageSpec(_load_fashion, "Fashion-MNIST 28x28 (IDX; Debian's dataset-fashion-mnist is found)",
+                               lambda: (1, 28, 28)),
+    "digits": ImageSpec(load_digits, "scikit-learn's bundled 8x8 digits (no download)", lambda: (1, 8, 8)),
+    "cifar10": ImageSpec(load_cifar10, "CIFAR-10 32x32 RGB (python batches; downloaded if absent)", lambda: (3, 32, 32)),
+    "celeba64": ImageSpec(load_celeba64, "CelebA aligned faces, CenterCrop(178) then 64x64 (needs --data-dir)",
+                          lambda: (3, 64, 64)),
+    "image-folder": ImageSpec(load_image_folder, "any folder of images, centre-cropped and resized (needs --data-dir)",
+                              lambda size=64: (3, size, size)),
+}

@@ -24,6 +24,7 @@ class EvalContext:
     test: np.ndarray
     # (centres, std) for mixture datasets, else None.
     modes: tuple[np.ndarray, float] | None
+    kind: str = "points"  # the dataset's kind: "points" or "images"
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class MetricSpec:
     fn: Callable[[np.ndarray, EvalContext], float | None]
     description: str
     higher_is_better: bool
+    kind: str = "points"  # the kind of dataset the metric scores
 
 
 METRICS: Registry[MetricSpec] = Registry("metric")
@@ -58,7 +60,8 @@ def evaluate(names: list[str], samples: np.ndarray, context: EvalContext) -> dic
     """Score ``samples`` by each named metric; metrics that do not apply are left out."""
     out = {}
     for name in names:
-        value = METRICS.get(name).fn(samples, context)
+        spec = METRICS.get(name)
+        value = spec.fn(samples, context) if spec.kind == context.kind else None
         if value is not None:
             out[name] = float(value)
     return out

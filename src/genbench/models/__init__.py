@@ -1,14 +1,18 @@
 """Model registry. A new model is one module plus one line here."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
 
 from genbench.data import check_params
+from genbench.models.conv28 import DCGAN28, ConvVAE28
+from genbench.models.dcgan import DCGAN, ConvVAE
+from genbench.models.linear import LinearGAN, LinearVAE
 from genbench.models.mlp_gan import MLPGAN
 from genbench.models.mlp_vae import MLPVAE
+from genbench.models.tf28 import DCGANTF28, ConvVAETF28
 from genbench.registry import Registry
 
 
@@ -16,6 +20,8 @@ from genbench.registry import Registry
 class ModelSpec:
     cls: type[nn.Module]
     description: str
+    example_shape: tuple[int, ...]  # data shape for which `genbench list models` counts parameters
+    defaults: dict[str, Any] = field(default_factory=dict)  # registered defaults over the class's own
 
     @property
     def family(self) -> str:
@@ -23,15 +29,27 @@ class ModelSpec:
 
 
 MODELS: Registry[ModelSpec] = Registry("model")
-MODELS.register("mlp-vae", ModelSpec(MLPVAE, "study 000's residual-MLP VAE"))
-MODELS.register("mlp-gan", ModelSpec(MLPGAN, "study 000's residual-MLP GAN"))
+MODELS.register("mlp-vae", ModelSpec(MLPVAE, "study 000's residual-MLP VAE", (2,)))
+MODELS.register("mlp-gan", ModelSpec(MLPGAN, "study 000's residual-MLP GAN", (2,)))
+MODELS.register("linear-gan", ModelSpec(LinearGAN, "study 002's MLP GAN (LeakyReLU, dropout in D)", (1, 28, 28)))
+MODELS.register("linear-vae", ModelSpec(LinearVAE, "study 002's MLP VAE, latent 16", (1, 28, 28)))
+MODELS.register("dcgan28", ModelSpec(DCGAN28, "study 002's DCGAN (3x3 convs, 28x28)", (1, 28, 28)))
+MODELS.register("conv-vae28", ModelSpec(ConvVAE28, "study 002's conv VAE on the DCGAN stacks, latent 16", (1, 28, 28)))
+MODELS.register("dcgan-tf28", ModelSpec(DCGANTF28, "study 004's Keras-style DCGAN (5x5 convs)", (1, 28, 28)))
+MODELS.register("conv-vae-tf28", ModelSpec(ConvVAETF28, "study 004's Keras-style conv VAE, latent 10", (1, 28, 28)))
+MODELS.register("dcgan", ModelSpec(DCGAN, "Radford et al. DCGAN for 28/32/64 px, latent 64 (study 001)", (3, 32, 32)))
+MODELS.register("conv-vae", ModelSpec(ConvVAE, "study 001's conv VAE on DCGAN stacks, latent 64", (3, 32, 32)))
+MODELS.register("dcgan64", ModelSpec(DCGAN, "study 003's DCGAN, 64x64, latent 100", (3, 64, 64), {"latent": 100}))
+MODELS.register("mlp-vae64", ModelSpec(LinearVAE, "study 003's MLP VAE 12288-512-512-16", (3, 64, 64),
+                                       {"hidden": (512, 512), "activation_name": "leaky_relu_0.2"}))
 
 
-def build_model(name: str, data_dim: int, params: dict[str, Any]) -> nn.Module:
-    """Instantiate a registered model; unknown parameters give a one-line error."""
+def build_model(name: str, data_shape: tuple[int, ...], params: dict[str, Any]) -> nn.Module:
+    """Instantiate a registered model for data of ``data_shape``; unknown parameters give a
+    one-line error."""
     spec = MODELS.get(name)
     check_params(spec.cls.__init__, params, f"model {name!r}", skip=2)
-    return spec.cls(data_dim, **params)
+    return spec.cls(tuple(data_shape), **{**spec.defaults, **params})
 
 
 def count_parameters(module: nn.Module) -> int:

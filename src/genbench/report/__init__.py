@@ -21,7 +21,8 @@ from genbench.errors import GenbenchError
 from genbench.io import write_text
 from genbench.layout import ORACLE, load_splits, run_folder
 from genbench.metrics import METRICS
-from genbench.report.figures import dataset_figure
+from genbench.data import DATASETS
+from genbench.report.figures import dataset_figure, image_dataset_figure
 from genbench.report.stats import mean_ci
 
 COSTS = {"n_params": "parameters", "train_seconds": "training seconds per run"}
@@ -104,10 +105,15 @@ def make_figures(config: StudyConfig, root: Path) -> dict[str, Path]:
                 continue
             histories[model] = [_read_history(f / "history.csv") for f in folders]
             samples[model] = np.load(folders[0] / "samples.npy")
-        if samples:
-            path = root / "figures" / f"{dataset}.png"
+        if not samples:
+            continue
+        path = root / "figures" / f"{dataset}.png"
+        if DATASETS.get(dataset).kind == "images":
+            grids = {m: s[:64] for m, s in samples.items()}
+            image_dataset_figure(path, dataset, np.load(root / dataset / "real.npy"), histories, grids, seeds[0])
+        else:
             dataset_figure(path, dataset, load_splits(config, dataset).train, histories, samples, seeds[0])
-            figures[dataset] = path
+        figures[dataset] = path
     return figures
 
 

@@ -1,5 +1,6 @@
-"""Figures for 2D runs: loss curves (train vs hold-out), scatter of real vs generated,
-and KDE heatmaps. Matplotlib with the Agg backend, so no display is needed."""
+"""Figures: loss curves (train vs hold-out); for 2D runs scatter plots of real vs
+generated and KDE heatmaps, for image runs sample grids. Matplotlib with the Agg
+backend, so no display is needed."""
 from __future__ import annotations
 
 import io
@@ -13,6 +14,7 @@ import numpy as np  # noqa: E402
 from scipy.stats import gaussian_kde  # noqa: E402
 
 from genbench.io import atomic_write_bytes  # noqa: E402
+from genbench.report.grid import make_grid  # noqa: E402
 
 # Which history columns make a model's loss plot: (training curve, its hold-out twin).
 LOSS_PAIRS = {"loss": "holdout_loss", "d_loss": "holdout_d_loss", "g_loss": None}
@@ -103,3 +105,37 @@ def dataset_figure(path: Path, dataset: str, real: np.ndarray, histories: dict[s
         plot_kde(axes[2, col], samples[model], f"KDE of {model}", box)
     fig.tight_layout()
     _save(fig, path, dpi=80)
+
+
+def plot_grid(ax: plt.Axes, images: np.ndarray, title: str) -> None:
+    """uint8 (N, C, H, W) images as one tiled picture."""
+    grid = make_grid(images, nrow=8, value_range=(0, 255))
+    ax.imshow(grid[:, :, 0] if grid.shape[2] == 1 else grid, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    ax.set_title(title, fontsize=9)
+    ax.axis("off")
+
+
+def image_run_figure(path: Path, history: list[dict[str, float]], samples: np.ndarray, title: str) -> None:
+    """One image run: its loss curves beside a grid of its final samples."""
+    fig, (ax_loss, ax_img) = plt.subplots(1, 2, figsize=(8, 3.6))
+    plot_losses(ax_loss, [history], "losses")
+    plot_grid(ax_img, samples, "samples")
+    fig.suptitle(title, fontsize=10)
+    _save(fig, path, dpi=90)
+
+
+def image_dataset_figure(path: Path, dataset: str, real: np.ndarray, histories: dict[str, list[list[dict[str, float]]]],
+                         samples: dict[str, np.ndarray], seed: int) -> None:
+    """Per image dataset: real training images, then per model its loss curves (all
+    seeds) above a grid of samples from one seed."""
+    models = list(samples)
+    cols = 1 + len(models)
+    fig, axes = plt.subplots(2, cols, figsize=(3.4 * cols, 7), squeeze=False)
+    axes[0, 0].axis("off")
+    axes[0, 0].text(0.5, 0.5, dataset, ha="center", va="center", fontsize=11)
+    plot_grid(axes[1, 0], real, "real (training)")
+    for col, model in enumerate(models, start=1):
+        plot_losses(axes[0, col], histories[model], f"{model}: train vs hold-out")
+        plot_grid(axes[1, col], samples[model], f"{model} samples (seed {seed})")
+    fig.tight_layout()
+    _save(fig, path, dpi=90)

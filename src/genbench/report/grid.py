@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from genbench.data.image_data import to_uint8
 from genbench.io import atomic_write_bytes
 
 
@@ -18,11 +19,9 @@ def make_grid(images: np.ndarray, nrow: int = 8, padding: int = 2, value_range: 
     Values are mapped from ``value_range`` to 0..255 and clipped; a short last row is
     padded with ``pad_value``, as is the ``padding``-pixel border around every tile.
     """
-    images = np.asarray(images, dtype=np.float32)
-    if images.ndim != 4:
-        raise ValueError(f"make_grid expects (N, C, H, W) images, got shape {images.shape}")
-    lo, hi = value_range
-    pixels = np.clip(np.round((images - lo) / (hi - lo) * 255.0), 0, 255).astype(np.uint8)
+    if np.ndim(images) != 4:
+        raise ValueError(f"make_grid expects (N, C, H, W) images, got shape {np.shape(images)}")
+    pixels = to_uint8(images, value_range)
     n, c, h, w = pixels.shape
     cols = min(nrow, n)
     rows = -(-n // cols)

@@ -1,14 +1,12 @@
 """GAN training: BCE discriminator, non-saturating generator (Goodfellow et al. 2014, sec. 3)."""
 from __future__ import annotations
 
-from typing import Callable
-
+import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from genbench.config import TrainSettings
-from genbench.train.loop import EpochMeter, SeedStreams, make_optimizer, make_scheduler, steps_per_epoch, append_epoch
+from genbench.train.loop import Trainer, make_optimizer, make_scheduler, steps_per_epoch
 from genbench.train.stacked import Stacked
 
 
@@ -24,60 +22,73 @@ def g_loss(fake_logits: Tensor) -> Tensor:
     return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits), reduction="none").mean(dim=1)
 
 
-def train_gan(
-    models: list[nn.Module],
-    train: Tensor,
-    holdout: Tensor,
-    settings: TrainSettings,
-    seeds: list[int],
-    on_epoch: Callable[[int], None] | None = None,
-) -> list[list[dict[str, float]]]:
-    """Train one GAN per seed (stacked), one D step then one G step per batch, the G step
-    on the same fake batch scored by the updated D (as study 000 did).
+class GANTrainer(Trainer):
+    """Per batch one D step; every ``d_steps``-th batch also one G step, on the same fake
+    batch scored by the updated D (as studies 000, 002 and 003 did).
 
-    History per epoch: d_loss, g_loss, d_real = mean D(x), d_fake = mean D(G(z)), and
-    holdout_d_loss: D's loss on hold-out points against fresh fakes.
+    Per epoch: d_loss, g_loss, d_real = mean D(x), d_fake = mean D(G(z)), and
+    holdout_d_loss: D's loss on hold-out images against fresh fakes (a D that scores the
+    hold-out much worse than the training set is memorising it).
     """
-    gen = Stacked([m.generator for m in models])
-    disc = Stacked([m.discriminator for m in models])
-    streams = SeedStreams(seeds)
-    latent = models[0].latent_dim
-    opt_g = make_optimizer(gen.parameters(), settings.lr, settings.betas, settings.fused_adam)
-    opt_d = make_optimizer(disc.parameters(), settings.lr_d or settings.lr, settings.betas_d or settings.betas, settings.fused_adam)
-    total = settings.epochs * steps_per_epoch(len(train), settings.batch_size)
-    scheds = [make_scheduler(opt, settings, total) for opt in (opt_g, opt_d)]
-    histories: list[list[dict[str, float]]] = [[] for _ in seeds]
-    holdout_x = holdout.expand(len(seeds), *holdout.shape)
-    for epoch in range(1, settings.epochs + 1):
-        meter = EpochMeter(("d_loss", "g_loss", "d_real", "d_fake"))
-        for idx in streams.batches(len(train), settings.batch_size):
-            x = train[idx]
-            fake = gen(streams.randn(idx.shape[1], latent))
-            real_logits = disc(x)
-            fake_logits = disc(fake.detach())
-            loss_d = d_loss(real_logits, fake_logits)
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.sum().backward()
-            opt_d.step()
-            loss_g = g_loss(disc(fake))
+
+    columns = ("d_loss", "g_loss", "d_real", "d_fake")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        s = self.settings
+        self.gen = Stacked([m.generator for m in self.models])
+        self.disc = Stacked([m.discriminator for m in self.models])
+        self.nets = {"generator": self.gen, "discriminator": self.disc}
+        self.optimizers = {
+            "generator": make_optimizer(self.gen.parameters(), s.lr, s.betas, s.fused_adam),
+            "discriminator": make_optimizer(self.disc.parameters(), s.lr_d or s.lr, s.betas_d or s.betas, s.fused_adam),
+        }
+        batches = s.epochs * steps_per_epoch(len(self.train), s.batch_size)
+        self.schedulers = {
+            "generator": make_scheduler(self.optimizers["generator"], s, batches // s.d_steps),
+            "discriminator": make_scheduler(self.optimizers["discriminator"], s, batches),
+        }
+        self.batches_seen = 0
+
+    def train_batch(self, x: Tensor) -> dict[str, Tensor]:
+        opt_g, opt_d = self.optimizers["generator"], self.optimizers["discriminator"]
+        with self.autocast():
+            fake = self.gen(self.streams.randn(x.shape[1], self.latent))
+            real_logits = self.disc(x).float()
+            fake_logits = self.disc(fake.detach()).float()
+        loss_d = d_loss(real_logits, fake_logits)
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.sum().backward()
+        opt_d.step()
+        self.schedulers["discriminator"].step()
+        values = {"d_loss": loss_d, "d_real": torch.sigmoid(real_logits.detach()).mean(dim=1),
+                  "d_fake": torch.sigmoid(fake_logits.detach()).mean(dim=1)}
+        self.batches_seen += 1
+        if self.batches_seen % self.settings.d_steps == 0:
+            with self.autocast():
+                loss_g = g_loss(self.disc(fake).float())
             opt_g.zero_grad(set_to_none=True)
-            loss_g.sum().backward(inputs=gen.parameters())  # G's gradients only; D keeps none
+            loss_g.sum().backward(inputs=self.gen.parameters())  # G's gradients only; D keeps none
             opt_g.step()
-            for sched in scheds:
-                sched.step()
-            meter.add(
-                idx.shape[1],
-                d_loss=loss_d,
-                g_loss=loss_g,
-                d_real=torch.sigmoid(real_logits.detach()).mean(dim=1),
-                d_fake=torch.sigmoid(fake_logits.detach()).mean(dim=1),
-            )
-        with torch.no_grad():
-            fakes = gen(streams.randn(len(holdout), latent))
-            held = d_loss(disc(holdout_x), disc(fakes))
-        append_epoch(histories, epoch, {**meter.mean(), "holdout_d_loss": held})
-        if on_epoch:
-            on_epoch(epoch)
-    gen.write_back()
-    disc.write_back()
-    return histories
+            self.schedulers["generator"].step()
+            values["g_loss"] = loss_g
+        return values
+
+    def validate(self) -> dict[str, Tensor]:
+        total, n = 0.0, 0
+        for x in self.holdout.chunks(len(self.seeds)):
+            fake = self.gen(self.streams.randn(x.shape[1], self.latent))
+            total = total + d_loss(self.disc(x).float(), self.disc(fake).float()) * x.shape[1]
+            n += x.shape[1]
+        return {"holdout_d_loss": total / n}
+
+    def snapshot(self, n: int) -> list[dict[str, np.ndarray]]:
+        samples = self.gen(self.fixed_latents(n))
+        return [{"samples": samples[i]} for i in range(len(self.seeds))]
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "batches_seen": self.batches_seen}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.batches_seen = state["batches_seen"]

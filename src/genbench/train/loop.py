@@ -1,31 +1,87 @@
-"""What every training loop shares: per-seed random streams, mini-batches drawn from one
-in-memory tensor, Adam with an optional cosine schedule, and per-epoch history rows."""
+"""What every training loop shares: data held as one tensor on the device, per-seed
+random streams, Adam with an optional cosine schedule, mixed precision, per-epoch history
+rows, and the trainer state a checkpoint holds.
+
+A family's trainer (``vae.py``, ``gan.py``) subclasses :class:`Trainer` and writes only
+its batch step, its validation and its snapshot images.
+"""
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
+import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from genbench.config import TrainSettings
+from genbench.train.stacked import Stacked
+
+VALIDATION_CHUNK = 1000  # hold-out examples per forward pass when validating
 
 
 class SeedStreams:
     """One ``torch.Generator`` per seed, so a seed's batches, noise and hence result do
     not depend on which other seeds it is trained beside."""
 
-    def __init__(self, seeds: list[int]) -> None:
-        self.generators = [torch.Generator().manual_seed(10_000 + s) for s in seeds]
+    def __init__(self, seeds: list[int], device: torch.device) -> None:
+        self.device = device
+        self.generators = [torch.Generator(device=device).manual_seed(10_000 + s) for s in seeds]
 
     def randn(self, *shape: int) -> Tensor:
-        return torch.stack([torch.randn(*shape, generator=g) for g in self.generators])
+        return torch.stack([torch.randn(*shape, generator=g, device=self.device) for g in self.generators])
 
     def batches(self, n: int, batch_size: int) -> list[Tensor]:
         """One epoch of (S, b) index tensors: a fresh permutation per seed, last batch
         smaller when ``batch_size`` does not divide ``n`` (as a DataLoader would)."""
-        perm = torch.stack([torch.randperm(n, generator=g) for g in self.generators])
+        perm = torch.stack([torch.randperm(n, generator=g, device=self.device) for g in self.generators])
         return list(perm.split(batch_size, dim=1))
+
+    def state(self) -> list[Tensor]:
+        return [g.get_state() for g in self.generators]
+
+    def load_state(self, states: list[Tensor]) -> None:
+        for g, s in zip(self.generators, states):
+            g.set_state(s)
+
+
+class Tensors:
+    """A data split as one tensor, scaled on the fly to the model's value range.
+
+    Images stay uint8 (a quarter of the memory of float32) and become floats one batch
+    at a time; 2D points are float already. The tensor lives on the device when it takes
+    less than half of the device's free memory, else in pinned host memory.
+    """
+
+    def __init__(self, array: np.ndarray, value_range: tuple[float, float] | None, device: torch.device) -> None:
+        data = torch.from_numpy(np.ascontiguousarray(array))
+        if device.type == "cuda" and data.nbytes > torch.cuda.mem_get_info(device)[0] // 2:
+            data = data.pin_memory()
+        else:
+            data = data.to(device)
+        self.data, self.device = data, device
+        if data.dtype == torch.uint8:
+            lo, hi = value_range or (0.0, 1.0)
+            self.scale, self.shift = (hi - lo) / 255.0, lo
+        else:
+            self.scale, self.shift = 1.0, 0.0
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, idx: Tensor) -> Tensor:
+        x = self.data[idx.to(self.data.device)].to(self.device, non_blocking=True)
+        return x.float() * self.scale + self.shift if self.data.dtype == torch.uint8 else x
+
+    def chunks(self, seeds: int) -> Iterator[Tensor]:
+        """The whole split in (S, chunk, ...) pieces, the same examples for every seed."""
+        for start in range(0, len(self), VALIDATION_CHUNK):
+            idx = torch.arange(start, min(start + VALIDATION_CHUNK, len(self)), device=self.device)
+            x = self[idx]
+            yield x.expand(seeds, *x.shape)
 
 
 def make_optimizer(params: list[Tensor], lr: float, betas: tuple[float, float], fused: bool) -> torch.optim.Adam:
@@ -49,27 +105,143 @@ def make_scheduler(opt: torch.optim.Optimizer, settings: TrainSettings, total_st
 
 @dataclass
 class EpochMeter:
-    """Sums of per-seed losses weighted by batch size; ``mean()`` gives epoch averages."""
+    """Per-seed sums weighted by batch size; ``mean()`` gives epoch averages. A value may
+    be added on only some batches (a GAN's G loss with several D steps per G step)."""
 
     names: tuple[str, ...]
     sums: dict[str, Tensor] = field(default_factory=dict)
-    count: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
 
     def add(self, batch: int, **values: Tensor) -> None:
-        for name in self.names:
-            v = values[name].detach() * batch
+        for name, value in values.items():
+            v = value.detach().float() * batch
             self.sums[name] = self.sums[name] + v if name in self.sums else v
-        self.count += batch
+            self.counts[name] = self.counts.get(name, 0) + batch
 
-    def mean(self) -> dict[str, Tensor]:
-        return {name: self.sums[name] / self.count for name in self.names}
+    def mean(self, seeds: int) -> dict[str, Tensor]:
+        """Epoch averages; NaN for a value no batch of the epoch produced."""
+        nan = torch.full((seeds,), float("nan"))
+        return {name: self.sums[name] / self.counts[name] if name in self.sums else nan for name in self.names}
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
     return -(-n // batch_size)
 
 
-def append_epoch(histories: list[list[dict[str, float]]], epoch: int, values: dict[str, Tensor]) -> None:
-    """Split (S,)-shaped epoch values into one history row per seed."""
-    for i, history in enumerate(histories):
-        history.append({"epoch": epoch, **{k: float(v[i]) for k, v in values.items()}})
+class Trainer:
+    """The epoch loop for S seeds of one model trained together (stacked, see
+    ``train.stacked``; S is 1 for models that cannot stack).
+
+    Subclasses set ``columns`` (the per-epoch training values) and implement
+    :meth:`train_batch`, :meth:`validate` and :meth:`snapshot`. Everything that changes
+    during training is in :meth:`state_dict`, so a run resumed from a checkpoint continues
+    exactly as if it had not stopped.
+    """
+
+    columns: tuple[str, ...] = ()
+
+    def __init__(self, models: list[nn.Module], train: Tensors, holdout: Tensors, settings: TrainSettings,
+                 seeds: list[int], device: torch.device) -> None:
+        self.models, self.train, self.holdout = models, train, holdout
+        self.settings, self.seeds, self.device = settings, seeds, device
+        for model in models:
+            model.to(device)
+            if settings.channels_last:
+                model.to(memory_format=torch.channels_last)
+        self.streams = SeedStreams(seeds, device)
+        self.latent = models[0].latent_dim
+        self.epoch = 0
+        self.histories: list[list[dict[str, float]]] = [[] for _ in seeds]
+        self.nets: dict[str, Stacked] = {}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.schedulers: dict[str, torch.optim.lr_scheduler.LambdaLR] = {}
+
+    # -- for subclasses -------------------------------------------------------------
+    def train_batch(self, x: Tensor) -> dict[str, Tensor]:
+        """One optimisation step on a (S, B, ...) batch; per-seed values to log."""
+        raise NotImplementedError
+
+    def validate(self) -> dict[str, Tensor]:
+        """Per-seed hold-out values (under ``no_grad`` and eval mode)."""
+        raise NotImplementedError
+
+    def snapshot(self, n: int) -> list[dict[str, np.ndarray]]:
+        """Per seed, named image batches to save (samples from fixed latents, ...)."""
+        raise NotImplementedError
+
+    # -- shared -----------------------------------------------------------------------
+    def autocast(self) -> contextlib.AbstractContextManager:
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.settings.precision == "bf16")
+
+    def batch(self, idx: Tensor) -> Tensor:
+        x = self.train[idx]
+        if self.settings.channels_last and x.dim() == 5 and len(self.seeds) == 1:
+            x = x[0].contiguous(memory_format=torch.channels_last).unsqueeze(0)
+        return x
+
+    def fixed_latents(self, n: int) -> Tensor:
+        """(S, n, latent) codes fixed by each seed: the same faces at every snapshot."""
+        return torch.stack([torch.randn(n, self.latent, generator=torch.Generator().manual_seed(30_000 + s))
+                            for s in self.seeds]).to(self.device)
+
+    def set_mode(self, training: bool) -> None:
+        for net in self.nets.values():
+            net.train(training)
+
+    def run_epoch(self) -> dict[str, float]:
+        """Train one epoch, validate, append a history row per seed; return seed 0's row."""
+        self.set_mode(True)
+        meter = EpochMeter(self.columns)
+        for idx in self.streams.batches(len(self.train), self.settings.batch_size):
+            meter.add(idx.shape[1], **self.train_batch(self.batch(idx)))
+        self.set_mode(False)
+        with torch.no_grad(), self.autocast():
+            held = self.validate()
+        self.set_mode(True)
+        self.epoch += 1
+        values = {**meter.mean(len(self.seeds)), **held}
+        for i, history in enumerate(self.histories):
+            history.append({"epoch": self.epoch, **{k: float(v[i]) for k, v in values.items()}})
+        return self.histories[0][-1]
+
+    @torch.no_grad()
+    def images(self, n: int) -> list[dict[str, np.ndarray]]:
+        self.set_mode(False)
+        try:
+            with self.autocast():
+                return [{k: v.float().cpu().numpy() for k, v in shots.items()} for shots in self.snapshot(n)]
+        finally:
+            self.set_mode(True)
+
+    def finish(self) -> None:
+        """Copy stacked weights back into the per-seed models, in eval mode on the CPU."""
+        for net in self.nets.values():
+            net.write_back()
+        for model in self.models:
+            model.to("cpu", memory_format=torch.contiguous_format).eval()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "histories": self.histories,
+            "nets": {k: v.net.state_dict() for k, v in self.nets.items()},
+            "optimizers": {k: v.state_dict() for k, v in self.optimizers.items()},
+            "schedulers": {k: v.state_dict() for k, v in self.schedulers.items()},
+            "streams": self.streams.state(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch = state["epoch"]
+        self.histories = state["histories"]
+        for k, net in self.nets.items():
+            net.net.load_state_dict(state["nets"][k])
+        for k, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][k])
+        for k, sched in self.schedulers.items():
+            sched.load_state_dict(state["schedulers"][k])
+        self.streams.load_state(state["streams"])
+        torch.set_rng_state(state["torch_rng"])
+        if state["cuda_rng"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state_all(state["cuda_rng"])

@@ -58,6 +58,22 @@ class SeedLayerNorm(nn.Module):
 
 
 _SEED_TWINS = {nn.Linear: SeedLinear, nn.LayerNorm: SeedLayerNorm}
+# Layers without weights that act element-wise or on trailing axes only, so they take the
+# seed axis as they are. Dropout is left out: its masks come from the global generator,
+# which would tie a seed's result to the seeds trained beside it.
+_SEED_SAFE = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Identity, nn.Flatten,
+              nn.Unflatten, nn.Sequential)
+
+
+def can_stack(module: nn.Module) -> bool:
+    """Whether seeds of ``module`` can train stacked: every layer has a seed-batched twin
+    or is seed-safe (others are custom modules built of such layers)."""
+    for child in module.modules():
+        if type(child) in _SEED_TWINS or isinstance(child, _SEED_SAFE):
+            continue
+        if child.__module__.startswith("torch.nn"):
+            return False
+    return True
 
 
 def _swap(template: nn.Module, originals: list[nn.Module], pairs: list[tuple[nn.Module, list[nn.Module]]]) -> None:
@@ -89,10 +105,18 @@ class Stacked:
         _swap(self.net, modules, self._pairs)
 
     def __call__(self, *args: Tensor) -> Any:
+        return self.call("forward", *args)
+
+    def call(self, method: str, *args: Tensor) -> Any:
+        """``net.<method>(*args)`` on (S, ...) inputs, e.g. ``call("decode", z)``."""
+        fn = getattr(self.net, method)
         if len(self.modules) == 1:
-            out = self.net(*(a[0] for a in args))
+            out = fn(*(a[0] for a in args))
             return tuple(o.unsqueeze(0) for o in out) if isinstance(out, tuple) else out.unsqueeze(0)
-        return self.net(*args)
+        return fn(*args)
+
+    def train(self, mode: bool) -> None:
+        self.net.train(mode)
 
     def parameters(self) -> list[Tensor]:
         return list(self.net.parameters())

@@ -1,61 +1,79 @@
-"""VAE training: maximise the ELBO, here as reconstruction + beta * KL (study 000's form)."""
+"""VAE training: minimise the negative ELBO, reconstruction + beta * KL (Kingma & Welling 2014)."""
 from __future__ import annotations
 
-from typing import Callable
-
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genbench.config import TrainSettings
-from genbench.train.loop import EpochMeter, SeedStreams, make_optimizer, make_scheduler, steps_per_epoch, append_epoch
+from genbench.train.loop import Trainer, make_optimizer, make_scheduler, steps_per_epoch
 from genbench.train.stacked import Stacked
 
 
-def vae_loss(model: nn.Module, x: Tensor, recon: Tensor, mu: Tensor, logvar: Tensor) -> dict[str, Tensor]:
-    """Per-seed losses for (S, B, ...) tensors.
+def vae_loss(model: nn.Module, x: Tensor, out: Tensor, mu: Tensor, logvar: Tensor) -> dict[str, Tensor]:
+    """Per-seed losses for (S, B, ...) tensors, averaged over the batch.
 
-    recon = mean squared error over batch and data dims (a Gaussian decoder with fixed
-    variance, up to constants); kl = KL(N(mu, sigma^2) || N(0, I)) =
-    -0.5 * (1 + log sigma^2 - mu^2 - sigma^2), averaged over batch and latent dims
-    (Kingma & Welling 2014, appendix B); loss = recon + beta * kl.
+    recon: squared error against the decoder mean (a Gaussian decoder with fixed
+    variance, up to constants) or binary cross-entropy against Bernoulli logits;
+    kl = KL(N(mu, sigma^2) || N(0, I)) = -0.5 * (1 + log sigma^2 - mu^2 - sigma^2)
+    (Kingma & Welling 2014, appendix B). Both are summed over data and latent dims per
+    example (``reduction='sum'``, the ELBO) or averaged (``'mean'``, study 000's form).
+    loss = recon + beta * kl.
     """
-    dims = tuple(range(1, x.dim()))
-    rec = ((recon - x) ** 2).mean(dim=dims)
-    kl = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp())).mean(dim=tuple(range(1, mu.dim())))
+    out, mu, logvar = out.float(), mu.float(), logvar.float()
+    if model.likelihood == "bernoulli":
+        rec = F.binary_cross_entropy_with_logits(out, x, reduction="none")
+    else:
+        rec = (out - x) ** 2
+    kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
+    reduce = torch.sum if model.reduction == "sum" else torch.mean
+    rec = reduce(rec.flatten(2), dim=2).mean(dim=1)
+    kl = reduce(kl, dim=2).mean(dim=1)
     return {"recon": rec, "kl": kl, "loss": rec + model.beta * kl}
 
 
-def train_vae(
-    models: list[nn.Module],
-    train: Tensor,
-    holdout: Tensor,
-    settings: TrainSettings,
-    seeds: list[int],
-    on_epoch: Callable[[int], None] | None = None,
-) -> list[list[dict[str, float]]]:
-    """Train one VAE per seed (stacked); return each seed's per-epoch history rows:
-    recon, kl, loss on the training set and holdout_loss on the hold-out set."""
-    net = Stacked(models)
-    streams = SeedStreams(seeds)
-    latent = models[0].latent_dim
-    opt = make_optimizer(net.parameters(), settings.lr, settings.betas, settings.fused_adam)
-    sched = make_scheduler(opt, settings, settings.epochs * steps_per_epoch(len(train), settings.batch_size))
-    histories: list[list[dict[str, float]]] = [[] for _ in seeds]
-    holdout_x = holdout.expand(len(seeds), *holdout.shape)
-    for epoch in range(1, settings.epochs + 1):
-        meter = EpochMeter(("recon", "kl", "loss"))
-        for idx in streams.batches(len(train), settings.batch_size):
-            x = train[idx]
-            losses = vae_loss(models[0], x, *net(x, streams.randn(idx.shape[1], latent)))
-            opt.zero_grad(set_to_none=True)
-            losses["loss"].sum().backward()
-            opt.step()
-            sched.step()
-            meter.add(idx.shape[1], **losses)
-        with torch.no_grad():
-            held = vae_loss(models[0], holdout_x, *net(holdout_x, streams.randn(len(holdout), latent)))
-        append_epoch(histories, epoch, {**meter.mean(), "holdout_loss": held["loss"]})
-        if on_epoch:
-            on_epoch(epoch)
-    net.write_back()
-    return histories
+class VAETrainer(Trainer):
+    """Per epoch: recon, kl and loss on the training set, holdout_loss on the hold-out."""
+
+    columns = ("recon", "kl", "loss")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        s = self.settings
+        self.net = Stacked(self.models)
+        self.nets = {"vae": self.net}
+        self.optimizers = {"vae": make_optimizer(self.net.parameters(), s.lr, s.betas, s.fused_adam)}
+        total = s.epochs * steps_per_epoch(len(self.train), s.batch_size)
+        self.schedulers = {"vae": make_scheduler(self.optimizers["vae"], s, total)}
+
+    def losses(self, x: Tensor) -> dict[str, Tensor]:
+        with self.autocast():
+            out = self.net(x, self.streams.randn(x.shape[1], self.latent))
+        return vae_loss(self.models[0], x, *out)
+
+    def train_batch(self, x: Tensor) -> dict[str, Tensor]:
+        losses = self.losses(x)
+        opt = self.optimizers["vae"]
+        opt.zero_grad(set_to_none=True)
+        losses["loss"].sum().backward()
+        opt.step()
+        self.schedulers["vae"].step()
+        return losses
+
+    def validate(self) -> dict[str, Tensor]:
+        total, n = 0.0, 0
+        for x in self.holdout.chunks(len(self.seeds)):
+            total = total + self.losses(x)["loss"] * x.shape[1]
+            n += x.shape[1]
+        return {"holdout_loss": total / n}
+
+    def snapshot(self, n: int) -> list[dict[str, np.ndarray]]:
+        """Samples from fixed latents, and hold-out images above their reconstructions."""
+        samples = self.net.call("decode", self.fixed_latents(n))
+        real = next(self.holdout.chunks(len(self.seeds)))[:, : n // 2]
+        per_row = min(8, real.shape[1])
+        real = real[:, : real.shape[1] // per_row * per_row]
+        recon = self.net.call("reconstruct", real).to(real.dtype)
+        # Rows of `per_row` originals, each followed by the row of their reconstructions.
+        pairs = torch.stack([real.unflatten(1, (-1, per_row)), recon.unflatten(1, (-1, per_row))], dim=2).flatten(1, 3)
+        return [{"samples": samples[i], "recon": pairs[i]} for i in range(len(self.seeds))]

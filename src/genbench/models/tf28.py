@@ -1,0 +1,67 @@
+"""Study 004's Keras-style models for 28x28 images: ``dcgan-tf28`` and ``conv-vae-tf28``.
+
+Keras 'same' padding with stride 2 halves (rounding up) or doubles the size; here that is
+padding k//2, plus output_padding 1 for transposed convolutions. The study's text lists
+the generator's layer sizes 7x7x128 and 14x14x64: a dense layer to 7x7x128, then the
+first transposed convolution (64 filters) gives 14x14x64 and the second (1 filter)
+28x28x1. Keras initialisers are not reproduced: PyTorch's defaults are used.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import nn
+
+from genbench.models.base import GAN, VAE, Logit, check_image_shape, decoder_head
+from genbench.models.blocks import activation
+from genbench.models.linear import mlp
+
+_ACT = "leaky_relu_0.2"
+
+
+def same_conv(c_in: int, c_out: int, k: int) -> nn.Conv2d:
+    return nn.Conv2d(c_in, c_out, k, stride=2, padding=k // 2)
+
+
+def same_tconv(c_in: int, c_out: int, k: int) -> nn.ConvTranspose2d:
+    return nn.ConvTranspose2d(c_in, c_out, k, stride=2, padding=k // 2, output_padding=1)
+
+
+class DCGANTF28(GAN):
+    """G: Dense(100 -> 7x7x128), TConv 64 then 1 filter (5x5, stride 2), LeakyReLU(0.2),
+    tanh out. D: Conv 64-128-256-512 (5x5, stride 2), LeakyReLU(0.2), Dense(1)."""
+
+    def __init__(self, data_shape: tuple[int, ...], latent: int = 100,
+                 d_channels: Sequence[int] = (64, 128, 256, 512)) -> None:
+        channels, _ = check_image_shape("dcgan-tf28", data_shape, sizes=(28,))
+        generator = nn.Sequential(
+            nn.Linear(latent, 128 * 7 * 7), activation(_ACT), nn.Unflatten(-1, (128, 7, 7)),
+            same_tconv(128, 64, 5), activation(_ACT),
+            same_tconv(64, channels, 5), nn.Tanh(),
+        )
+        layers: list[nn.Module] = []
+        size = 28
+        for c_in, c_out in zip((channels, *d_channels[:-1]), d_channels):
+            layers += [same_conv(c_in, c_out, 5), activation(_ACT)]
+            size = -(-size // 2)
+        discriminator = nn.Sequential(*layers, nn.Flatten(-3), nn.Linear(d_channels[-1] * size * size, 1), Logit())
+        super().__init__(generator, discriminator, latent, data_shape)
+
+
+class ConvVAETF28(VAE):
+    """Encoder: Conv 32, 64 (3x3, stride 2), Dense 512, 256, latent 10; decoder mirrored:
+    Dense 256, 512, 7x7x64, TConv 64 then 1 filter (3x3, stride 2); LeakyReLU(0.2)."""
+
+    def __init__(self, data_shape: tuple[int, ...], latent: int = 10, likelihood: str = "bernoulli",
+                 beta: float = 1.0) -> None:
+        channels, _ = check_image_shape("conv-vae-tf28", data_shape, sizes=(28,))
+        encoder = nn.Sequential(
+            same_conv(channels, 32, 3), activation(_ACT), same_conv(32, 64, 3), activation(_ACT),
+            nn.Flatten(-3), *mlp([64 * 7 * 7, 512, 256], _ACT),
+        )
+        decoder = nn.Sequential(
+            *mlp([latent, 256, 512, 64 * 7 * 7], _ACT), nn.Unflatten(-1, (64, 7, 7)),
+            same_tconv(64, 64, 3), activation(_ACT),
+            same_tconv(64, channels, 3), *decoder_head(likelihood),
+        )
+        super().__init__(encoder, 256, latent, decoder, data_shape, likelihood, beta, "sum")
