@@ -3,6 +3,7 @@ import sys
 
 import numpy as np
 import yaml
+from PIL import Image
 
 from genbench.cli import main
 
@@ -80,3 +81,46 @@ def test_module_entry_point_exit_codes():
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "Traceback" not in bad.stderr
     usage = subprocess.run([sys.executable, "-m", "genbench", "sample"], capture_output=True, text=True)
     assert usage.returncode == 2
+
+
+def test_image_models_and_datasets_are_listed_with_their_sizes(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for word in ["fashion-mnist", "images 1x28x28", "cifar10", "celeba64", "image-folder", "dcgan-tf28",
+                 "5,145,346", "dcgan64", "6,342,272", "mlp-vae64", "mnist", "cats64"]:
+        assert word in out, word
+
+
+def test_every_shipped_study_is_valid():
+    from genbench.config import load_preset, preset_names, resolve
+
+    assert {"toy2d", "toy2d-paper", "mnist", "fashion-mnist", "cifar10", "celeba64", "cats64"} <= set(preset_names())
+    for name in preset_names():
+        resolve(load_preset(name))
+    fashion = load_preset("fashion-mnist")
+    assert fashion["datasets"] == {"fashion-mnist": {}} and fashion["models"] == load_preset("mnist")["models"]
+
+
+def test_train_an_image_model_and_sample_a_grid(capsys, tmp_path):
+    out = tmp_path / "t"
+    assert main(["train", "--dataset", "digits", "--model", "dcgan", "--preset", "cifar10", "--epochs", "1", "--quiet",
+                 "--set", "n_samples=64", "--set", "models.dcgan.params={latent: 8, ngf: 8, ndf: 8}",
+                 "--device", "cpu", "--out", str(out)]) == 0
+    run = out / "digits" / "dcgan" / "seed0"
+    assert (run / "samples" / "epoch_001.png").exists()
+    assert main(["sample", str(run), "-n", "16", "--out", str(tmp_path / "grid.png")]) == 0
+    with Image.open(tmp_path / "grid.png") as png:
+        assert png.size == (8 * 10 + 2, 2 * 10 + 2)
+    assert main(["sample", str(run), "-n", "5", "--out", str(tmp_path / "s.npy")]) == 0
+    assert np.load(tmp_path / "s.npy").dtype == np.uint8
+
+
+def test_device_and_data_dir_errors(capsys, tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    _fails(capsys, ["run", "--device", "cuda", "--out", str(tmp_path / "x")], "--device cuda", "--device cpu")
+    _fails(capsys, ["run", "--device", "tpu", "--out", str(tmp_path / "x")], "unknown device 'tpu'", "auto, cpu, cuda")
+    _fails(capsys, ["train", "--dataset", "image-folder", "--model", "dcgan64", "--preset", "cats64", "--epochs", "1",
+                    "--out", str(tmp_path / "y")], "image-folder needs --data-dir")
+    assert not (tmp_path / "y").exists()  # the data is checked before anything is written

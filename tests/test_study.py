@@ -4,6 +4,7 @@ import io
 import json
 import re
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -12,6 +13,7 @@ from genbench.config import resolve
 from genbench.errors import GenbenchError
 from genbench.report import build_report
 from genbench.study import run_study
+from genbench.train import Trainer
 
 QUIET = Runtime(quiet=True)
 
@@ -93,3 +95,76 @@ def test_finished_runs_are_kept_and_changed_ones_rerun(tiny_study, tmp_path):
 def test_report_of_a_folder_that_is_not_a_study(tmp_path):
     with pytest.raises(GenbenchError, match="not a study folder"):
         build_report(tmp_path)
+
+
+def _image_study() -> dict:
+    """Two small convolutional models on scikit-learn's 8x8 digits, one seed, 3 epochs."""
+    return {
+        "name": "img", "seeds": 1, "datasets": {"digits": {}},
+        "data": {"n_train": 256, "n_holdout": 64, "n_test": 64},
+        "models": {
+            "conv-vae": {"params": {"latent": 4, "width": 8}, "train": {"epochs": 3, "batch_size": 64}},
+            "dcgan": {"params": {"latent": 8, "ngf": 8, "ndf": 8}, "train": {"epochs": 3, "batch_size": 64}},
+        },
+        "metrics": [], "n_samples": 100, "sample_every": 1,
+    }
+
+
+def test_image_study_writes_grids_over_epochs_checkpoints_and_report(tmp_path):
+    root = run_study(resolve(_image_study()), tmp_path / "s", QUIET)
+    vae = root / "digits" / "conv-vae" / "seed0"
+    for epoch in (1, 2, 3):
+        for kind in ("samples", "recon"):
+            with Image.open(vae / kind / f"epoch_{epoch:03d}.png") as png:
+                assert png.size == (8 * 10 + 2, 8 * 10 + 2) and png.mode == "L"  # 8x8 tiles of 8 px, 2 px gaps
+    assert not (root / "digits" / "dcgan" / "seed0" / "recon").exists()
+    samples = np.load(vae / "samples.npy")
+    assert samples.dtype == np.uint8 and samples.shape == (100, 1, 8, 8)
+    assert (root / "digits" / "conv-vae" / "checkpoint-seed0.pt").exists()
+    assert np.load(root / "digits" / "real.npy").shape == (64, 1, 8, 8)
+    page = _read(root / "report.html")
+    assert "<h2>digits</h2>" in page and "data:image/png;base64," in page
+
+
+def test_a_crashed_image_study_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
+    config = resolve(_image_study())
+    run_study(config, tmp_path / "straight", QUIET)
+    original = Trainer.run_epoch
+    epochs_started = []
+
+    def crash_in_third_epoch(self):
+        if self.epoch == 2:
+            raise KeyboardInterrupt  # killed after epoch 2's checkpoint was written
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "run_epoch", crash_in_third_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        run_study(config, tmp_path / "crashed", QUIET)
+    run = tmp_path / "crashed" / "digits" / "conv-vae" / "seed0"
+    assert not (run / "metrics.json").exists()
+
+    def counting(self):
+        epochs_started.append(self.epoch)
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "run_epoch", counting)
+    run_study(config, tmp_path / "crashed", QUIET)
+    assert epochs_started == [2, 0, 1, 2]  # conv-vae: only its third epoch; dcgan: all three
+    for model in ("conv-vae", "dcgan"):
+        a, b = (tmp_path / d / "digits" / model / "seed0" for d in ("straight", "crashed"))
+        assert _read(a / "history.csv") == _read(b / "history.csv")
+        np.testing.assert_array_equal(np.load(a / "samples.npy"), np.load(b / "samples.npy"))
+        assert (a / "model.pt").read_bytes() == (b / "model.pt").read_bytes()
+
+
+def test_no_resume_trains_unfinished_runs_from_scratch(tmp_path, monkeypatch):
+    config = resolve(_image_study())
+    original = Trainer.run_epoch
+    monkeypatch.setattr(Trainer, "run_epoch", lambda self: (_ for _ in ()).throw(KeyboardInterrupt)
+                        if self.epoch == 1 else original(self))
+    with pytest.raises(KeyboardInterrupt):
+        run_study(config, tmp_path / "s", QUIET)
+    started = []
+    monkeypatch.setattr(Trainer, "run_epoch", lambda self: (started.append(self.epoch), original(self))[1])
+    run_study(config, tmp_path / "s", Runtime(resume=False, quiet=True))
+    assert started[:3] == [0, 1, 2]

@@ -221,6 +221,8 @@ def run_study(config: StudyConfig, root: Path, runtime: Runtime = Runtime()) -> 
     """Train, score and report every run of ``config`` under ``root``; runs already done
     with the same config are kept, and unfinished ones continue from their last
     checkpoint, so an interrupted study resumes where it stopped."""
+    for dataset in config.datasets:  # missing or broken data files fail before anything is written
+        load_splits(config, dataset, runtime.data_dir)
     ensure_writable_dir(root)
     write_yaml(root / "study.yaml", config.model_dump(mode="json"))
     todo = training_groups(config, root)

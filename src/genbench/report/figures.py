@@ -44,7 +44,8 @@ def plot_losses(ax: plt.Axes, histories: list[list[dict[str, float]]], title: st
                 continue
             values = np.array([[row[key] for row in h] for h in histories])
             positive = positive and bool((values > 0).all())
-            line, = ax.plot(epochs, values.mean(0), style, lw=1.2, label=key.replace("_", " "))
+            marker = "o" if len(epochs) < 10 else None  # a one-epoch run still shows its points
+            line, = ax.plot(epochs, values.mean(0), style, lw=1.2, marker=marker, ms=3, label=key.replace("_", " "))
             if len(values) > 1:
                 ax.fill_between(epochs, values.min(0), values.max(0), color=line.get_color(), alpha=0.2, lw=0)
     if positive:

@@ -1,0 +1,166 @@
+"""Training speed of every image model: genbench's loop at its image defaults (data held
+as one uint8 tensor on the device, bf16 autocast, channels_last for convolutional
+models, fused Adam) against a straightforward reference loop (DataLoader over a float
+TensorDataset, per-batch ``.to()``, default Adam, fp32, contiguous layout), side by
+side, batch 128, images per second over timed steps after warm-up.
+
+Random images of each model's shape stand in for data: speed does not depend on pixel
+values. Quality at bf16 is checked separately (``--quality``): dcgan28 trained on real
+Fashion-MNIST in fp32 and in bf16 for the same steps and seed, scored by the pixel-space
+MMD of samples against test images.
+
+Usage: python benchmarks/images.py [--steps 15] [--device cpu] [--models dcgan28,...]
+       [--quality] [--out benchmarks/results/images-<device>.json]
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from genbench.config import TrainSettings
+from genbench.io import write_json
+from genbench.models import MODELS, build_model, count_parameters
+from genbench.runtime import resolve_device
+from genbench.train import make_trainer
+from genbench.train.gan import d_loss, g_loss
+from genbench.train.vae import vae_loss
+
+BATCH = 128
+CONV = ("dcgan28", "conv-vae28", "dcgan-tf28", "conv-vae-tf28", "dcgan", "conv-vae", "dcgan64")
+SHAPES = {"dcgan": (1, 28, 28), "conv-vae": (1, 28, 28)}  # study 001's MNIST size; others: their own
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def reference_images_per_s(name: str, data: np.ndarray, steps: int, warmup: int, device: torch.device) -> float:
+    """pytorch/examples style: DataLoader, .to(device) per batch, Adam, fp32."""
+    torch.manual_seed(0)
+    model = build_model(name, data.shape[1:], {}).to(device).train()
+    lo, hi = model.value_range
+    images = torch.from_numpy(data).float() / 255 * (hi - lo) + lo
+    loader = DataLoader(TensorDataset(images), batch_size=BATCH, shuffle=True, drop_last=True)
+    if model.family == "vae":
+        opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    else:
+        opt_g = torch.optim.Adam(model.generator.parameters(), lr=2e-4)
+        opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=2e-4)
+    done, start = 0, 0.0
+    while True:
+        for (x,) in loader:
+            if done == warmup:
+                _sync(device)
+                start = time.perf_counter()
+            x = x.to(device)
+            if model.family == "vae":
+                out = model(x, torch.randn(len(x), model.latent_dim, device=device))
+                loss = vae_loss(model, x[None], *(t[None] for t in out))["loss"].sum()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            else:
+                fake = model.generator(torch.randn(len(x), model.latent_dim, device=device))
+                ld = d_loss(model.discriminator(x)[None], model.discriminator(fake.detach())[None]).sum()
+                opt_d.zero_grad()
+                ld.backward()
+                opt_d.step()
+                lg = g_loss(model.discriminator(fake)[None]).sum()
+                opt_g.zero_grad()
+                lg.backward()
+                opt_g.step()
+            done += 1
+            if done == warmup + steps:
+                _sync(device)
+                return steps * BATCH / (time.perf_counter() - start)
+
+
+def genbench_settings(name: str, **overrides) -> TrainSettings:
+    base = dict(epochs=1, batch_size=BATCH, lr=2e-4, precision="bf16", channels_last=name in CONV)
+    return TrainSettings(**{**base, **overrides})
+
+
+def genbench_images_per_s(name: str, data: np.ndarray, steps: int, warmup: int, device: torch.device) -> float:
+    torch.manual_seed(0)
+    model = build_model(name, data.shape[1:], {})
+    trainer = make_trainer([model], data, data[:256], genbench_settings(name), [0], device)
+    batches = trainer.streams.batches(len(data), BATCH)
+    for i in range(warmup + steps):
+        if i == warmup:
+            _sync(device)
+            start = time.perf_counter()
+        trainer.train_batch(trainer.batch(batches[i % len(batches)]))
+    _sync(device)
+    return steps * BATCH / (time.perf_counter() - start)
+
+
+def quality_check(device: torch.device, epochs: int) -> dict:
+    """dcgan28 on Fashion-MNIST, fp32 vs bf16 autocast, same seed and steps: final losses
+    and pixel-space MMD^2 of 2000 samples against 2000 test images (lower is better)."""
+    from genbench.data import make_splits
+    from genbench.metrics.mmd import mmd2_unbiased
+    from genbench.study import sample_run
+
+    splits = make_splits("fashion-mnist", {}, "study", None, 2000, 2000, 0)
+    test = splits.test.reshape(len(splits.test), -1).astype(np.float32) / 255
+    out = {}
+    for precision in ("fp32", "bf16"):
+        torch.manual_seed(0)
+        model = build_model("dcgan28", (1, 28, 28), {})
+        settings = genbench_settings("dcgan28", epochs=epochs, precision=precision)
+        trainer = make_trainer([model], splits.train, splits.holdout, settings, [0], device)
+        start = time.perf_counter()
+        while trainer.epoch < epochs:
+            trainer.run_epoch()
+        seconds = time.perf_counter() - start
+        trainer.finish()
+        samples = sample_run(model, 2000, 0, device).reshape(2000, -1).astype(np.float32) / 255
+        last = trainer.histories[0][-1]
+        out[precision] = {"seconds": round(seconds, 1), "d_loss": round(last["d_loss"], 4),
+                          "g_loss": round(last["g_loss"], 4), "mmd2_vs_test": round(mmd2_unbiased(samples, test), 5)}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=15)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--models", default=",".join(n for n, s in MODELS.items() if len(s.example_shape) == 3))
+    parser.add_argument("--quality", action="store_true", help="also train dcgan28 fp32 vs bf16 on Fashion-MNIST")
+    parser.add_argument("--quality-epochs", type=int, default=1)
+    parser.add_argument("--out")
+    args = parser.parse_args()
+    torch.set_flush_denormal(True)
+    device = resolve_device(args.device)
+    rows = {}
+    for name in args.models.split(","):
+        shape = SHAPES.get(name, MODELS.get(name).example_shape)
+        data = np.random.default_rng(0).integers(0, 256, (BATCH * 8, *shape), dtype=np.uint8)
+        ref = reference_images_per_s(name, data, args.steps, args.warmup, device)
+        ours = genbench_images_per_s(name, data, args.steps, args.warmup, device)
+        rows[name] = {"shape": list(shape), "params": count_parameters(build_model(name, shape, {})),
+                      "reference_img_s": round(ref, 1), "genbench_img_s": round(ours, 1), "speedup": round(ours / ref, 2)}
+        print(f"{name:14s} {'x'.join(map(str, shape)):8s} reference {ref:9.1f} img/s  genbench {ours:9.1f} img/s  "
+              f"x{ours / ref:.2f}", flush=True)
+    result = {"device": str(device), "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+              "torch": torch.__version__, "batch": BATCH, "steps": args.steps, "models": rows}
+    if device.type == "cuda":
+        result["gpu"] = torch.cuda.get_device_name(device)
+    if args.quality:
+        result["quality_dcgan28_fashion_mnist"] = quality_check(device, args.quality_epochs)
+        print(result["quality_dcgan28_fashion_mnist"])
+    out = Path(args.out or f"benchmarks/results/images-{device.type}.json")
+    write_json(out, result)
+    print(f"-> {out}")
+
+
+if __name__ == "__main__":
+    main()
