@@ -27,12 +27,12 @@ from torch.utils.data import DataLoader, TensorDataset
 from genbench.config import load_preset, resolve, set_all_epochs
 from genbench.io import write_json
 from genbench.layout import load_splits
+from genbench.metrics import evaluate
 from genbench.models import build_model
 from genbench.report import read_summary
 from genbench.report.stats import mean_ci
 from genbench.runtime import Runtime
 from genbench.study import eval_context, run_study, sample_run
-from genbench.metrics import evaluate
 from genbench.train.gan import d_loss, g_loss
 from genbench.train.loop import steps_per_epoch
 from genbench.train.vae import vae_loss

@@ -11,7 +11,7 @@ class LocalMirror:
 
     def __init__(self, root: Path) -> None:
         class Handler(http.server.SimpleHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 if self.path.startswith("/truncated/"):
                     body = (root / self.path.rsplit("/", 1)[1]).read_bytes()
                     self.send_response(200)

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from genbench.runtime import Runtime
 from genbench.config import resolve
 from genbench.errors import GenbenchError
 from genbench.report import build_report
+from genbench.runtime import Runtime
 from genbench.study import run_study
 from genbench.train import Trainer
 

@@ -9,7 +9,13 @@ import torch
 import yaml
 
 from genbench import __version__
-from genbench.config import apply_sets, load_preset, preset_names, resolve, set_all_epochs
+from genbench.config import (
+    apply_sets,
+    load_preset,
+    preset_names,
+    resolve,
+    set_all_epochs,
+)
 from genbench.errors import GenbenchError
 
 
@@ -68,8 +74,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from genbench.data import DATASETS
-    from genbench.models import MODELS
     from genbench.layout import run_folder
+    from genbench.models import MODELS
 
     DATASETS.get(args.dataset)
     MODELS.get(args.model)

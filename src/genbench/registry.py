@@ -6,7 +6,8 @@ one line in the family's ``__init__``.
 from __future__ import annotations
 
 import difflib
-from typing import Generic, Iterator, TypeVar
+from collections.abc import Iterator
+from typing import Generic, TypeVar
 
 from genbench.errors import GenbenchError
 

@@ -2,7 +2,7 @@
 whether to resume. None of it enters a run's config."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -25,7 +25,7 @@ def resolve_device(name: str) -> torch.device:
 
 @dataclass(frozen=True)
 class Runtime:
-    device: torch.device = torch.device("cpu")
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     data_dir: Path | None = None  # first place to look for dataset files (--data-dir)
     resume: bool = True  # continue unfinished runs from their last checkpoint
     quiet: bool = False

@@ -6,11 +6,11 @@ from pathlib import Path
 import torch
 import yaml
 
-from genbench.errors import GenbenchError
 from genbench.data.image_data import to_uint8
+from genbench.errors import GenbenchError
 from genbench.io import load_weights, save_npy
-from genbench.report.grid import save_image
 from genbench.models import build_model
+from genbench.report.grid import save_image
 
 
 def load_run_model(run_dir: Path) -> torch.nn.Module:

@@ -29,8 +29,16 @@ from tqdm import tqdm
 from genbench.config import StudyConfig
 from genbench.data import DATASETS, Splits
 from genbench.data.image_data import to_uint8
-from genbench.io import (ensure_writable_dir, load_checkpoint, save_npy, save_torch, save_weights, write_csv,
-                         write_json, write_yaml)
+from genbench.io import (
+    ensure_writable_dir,
+    load_checkpoint,
+    save_npy,
+    save_torch,
+    save_weights,
+    write_csv,
+    write_json,
+    write_yaml,
+)
 from genbench.layout import ORACLE, checkpoint_path, load_splits, run_folder
 from genbench.metrics import EvalContext, evaluate
 from genbench.models import build_model, count_parameters
@@ -217,10 +225,11 @@ def save_real_grid(config: StudyConfig, dataset: str, root: Path, runtime: Runti
         save_npy(root / dataset / "real.npy", load_splits(config, dataset, runtime.data_dir).train[:SNAPSHOT_IMAGES])
 
 
-def run_study(config: StudyConfig, root: Path, runtime: Runtime = Runtime()) -> Path:
+def run_study(config: StudyConfig, root: Path, runtime: Runtime | None = None) -> Path:
     """Train, score and report every run of ``config`` under ``root``; runs already done
     with the same config are kept, and unfinished ones continue from their last
     checkpoint, so an interrupted study resumes where it stopped."""
+    runtime = runtime or Runtime()
     for dataset in config.datasets:  # missing or broken data files fail before anything is written
         load_splits(config, dataset, runtime.data_dir)
     ensure_writable_dir(root)

@@ -1,17 +1,15 @@
 import hashlib
 import os
-import re
 import pickle
+import re
 import tarfile
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from genbench.data import cifar
-from genbench.data import DATASETS
+from genbench.data import DATASETS, cifar
 from genbench.errors import GenbenchError
-
 from tests.http_mirror import LocalMirror
 
 

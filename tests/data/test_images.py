@@ -6,11 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genbench.data.idx import parse_idx, read_idx
 from genbench.data import DATASETS
+from genbench.data.idx import parse_idx, read_idx
 from genbench.data.images import MNIST, IdxSource, load_idx, to_float
 from genbench.errors import GenbenchError
-
 from tests.http_mirror import LocalMirror
 
 SHARED_MNIST = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"

@@ -39,7 +39,7 @@ def test_mmd2_matches_the_closed_form_for_gaussians():
 def test_mmd2_is_unbiased_near_zero_and_matches_brute_force():
     rng = np.random.default_rng(2)
     x, y = rng.normal(size=(7, 2)), rng.normal(size=(5, 2)) + 0.3
-    k = lambda a, b: np.exp(-np.sum((a - b) ** 2) / (2 * 0.8**2))  # noqa: E731
+    k = lambda a, b: np.exp(-np.sum((a - b) ** 2) / (2 * 0.8**2))
     kxx = sum(k(a, b) for i, a in enumerate(x) for j, b in enumerate(x) if i != j) / (7 * 6)
     kyy = sum(k(a, b) for i, a in enumerate(y) for j, b in enumerate(y) if i != j) / (5 * 4)
     kxy = sum(k(a, b) for a in x for b in y) / 35

@@ -41,7 +41,7 @@ def test_gan_parameter_counts_match_the_studies_layers(name):
 
 
 def test_vae_parameter_counts_match_the_studies_layers():
-    heads = lambda features, latent: 2 * linear(features, latent)  # noqa: E731
+    heads = lambda features, latent: 2 * linear(features, latent)
     assert count_parameters(build_model("linear-vae", (1, 28, 28), {})) == (
         linear(784, 512) + linear(512, 128) + heads(128, 16) + linear(16, 128) + linear(128, 512) + linear(512, 784))
     assert count_parameters(build_model("mlp-vae64", (3, 64, 64), {})) == (

@@ -74,7 +74,7 @@ def test_several_d_steps_per_g_step(digits):
     model = _model("linear-gan", **SMALL["linear-gan"])
     trainer = make_trainer([model], *digits, TrainSettings(epochs=1, batch_size=64, d_steps=2, lr=1e-3, lr_d=5e-4), [0])
     trainer.run_epoch()
-    steps = lambda opt: int(next(iter(opt.state.values()))["step"])  # noqa: E731
+    steps = lambda opt: int(next(iter(opt.state.values()))["step"])
     assert steps(trainer.optimizers["discriminator"]) == 8  # 512 images / 64
     assert steps(trainer.optimizers["generator"]) == 4
     assert trainer.optimizers["discriminator"].param_groups[0]["lr"] == 5e-4

@@ -5,9 +5,9 @@ decoders) with :func:`to_float`; loaders only find, verify and decode the files.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -17,6 +17,7 @@ from genbench.data.folder import load_celeba64, load_image_folder
 from genbench.data.idx import read_idx
 from genbench.data.image_data import SPLITS, ImageData, check_split, to_float  # noqa: F401  (re-exported)
 from genbench.errors import GenbenchError
+
 
 @dataclass(frozen=True)
 class IdxSource:

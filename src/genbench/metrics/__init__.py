@@ -5,8 +5,8 @@ against independent references; the entries here only say which arrays they get.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

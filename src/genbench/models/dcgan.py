@@ -12,7 +12,14 @@ from __future__ import annotations
 from torch import nn
 
 from genbench.errors import GenbenchError
-from genbench.models.base import GAN, VAE, Logit, check_image_shape, decoder_head, init_dcgan_weights
+from genbench.models.base import (
+    GAN,
+    VAE,
+    Logit,
+    check_image_shape,
+    decoder_head,
+    init_dcgan_weights,
+)
 from genbench.models.blocks import activation
 
 

@@ -6,6 +6,7 @@ serve any image size (and several seeds can train stacked, see ``train.stacked``
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 from torch import nn
 
@@ -16,7 +17,7 @@ from genbench.models.blocks import activation
 def mlp(sizes: Sequence[int], act: str, dropout: float = 0.0) -> list[nn.Module]:
     """Linear layers between consecutive ``sizes``, each followed by ``act`` (and dropout)."""
     layers: list[nn.Module] = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+    for n_in, n_out in pairwise(sizes):
         layers += [nn.Linear(n_in, n_out), activation(act)]
         if dropout:
             layers.append(nn.Dropout(dropout))

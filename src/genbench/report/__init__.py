@@ -17,11 +17,11 @@ import numpy as np
 import yaml
 
 from genbench.config import StudyConfig
+from genbench.data import DATASETS
 from genbench.errors import GenbenchError
 from genbench.io import write_text
 from genbench.layout import ORACLE, load_splits, run_folder
 from genbench.metrics import METRICS
-from genbench.data import DATASETS
 from genbench.report.figures import dataset_figure, image_dataset_figure
 from genbench.report.stats import mean_ci
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from scipy.stats import gaussian_kde  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from scipy.stats import gaussian_kde
 
-from genbench.io import atomic_write_bytes  # noqa: E402
-from genbench.report.grid import make_grid  # noqa: E402
+from genbench.io import atomic_write_bytes
+from genbench.report.grid import make_grid
 
 # Which history columns make a model's loss plot: (training curve, its hold-out twin).
 LOSS_PAIRS = {"loss": "holdout_loss", "d_loss": "holdout_d_loss", "g_loss": None}
