@@ -124,3 +124,5 @@ def test_device_and_data_dir_errors(capsys, tmp_path, monkeypatch):
     _fails(capsys, ["train", "--dataset", "image-folder", "--model", "dcgan64", "--preset", "cats64", "--epochs", "1",
                     "--out", str(tmp_path / "y")], "image-folder needs --data-dir")
     assert not (tmp_path / "y").exists()  # the data is checked before anything is written
+    _fails(capsys, ["train", "--dataset", "digits", "--model", "dcgan28", "--out", str(tmp_path / "z")],
+           "study 'toy2d' has no settings for model 'dcgan28'", "--epochs N", "fashion-mnist, mnist")

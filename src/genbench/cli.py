@@ -80,6 +80,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     DATASETS.get(args.dataset)
     MODELS.get(args.model)
     raw = _study_source(args.preset)
+    if args.model not in raw.get("models", {}) and not args.epochs:
+        having = [p for p in preset_names() if args.model in load_preset(p).get("models", {})]
+        raise GenbenchError(f"study {args.preset!r} has no settings for model {args.model!r}; pass --epochs N, "
+                            f"or --preset with one that has ({', '.join(having) or 'none'})")
     model_entry = raw.get("models", {}).get(args.model, {"train": {}})
     overrides = raw.get("train_overrides", {}).get(args.dataset, {})
     raw.update(
