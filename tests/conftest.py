@@ -18,3 +18,11 @@ def tiny_study() -> dict:
     for entry in raw["models"].values():
         entry["train"]["epochs"] = 3
     return raw
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Evaluators trained by tests go to a temporary cache, not the user's."""
+    import os
+
+    os.environ["GENBENCH_CACHE"] = str(tmp_path_factory.mktemp("cache"))

@@ -168,3 +168,28 @@ def test_no_resume_trains_unfinished_runs_from_scratch(tmp_path, monkeypatch):
     monkeypatch.setattr(Trainer, "run_epoch", lambda self: (started.append(self.epoch), original(self))[1])
     run_study(config, tmp_path / "s", Runtime(resume=False, quiet=True))
     assert started[:3] == [0, 1, 2]
+
+
+IMAGE_METRICS = ["fd", "kid", "is", "pr", "dc", "class_coverage", "collapse", "recon"]
+
+
+def test_image_metrics_fill_metrics_json_with_the_real_data_floor(tmp_path):
+    raw = _image_study()
+    raw.update(metrics=IMAGE_METRICS, n_samples=300, sample_every=0, seeds=2)
+    root = run_study(resolve(raw), tmp_path / "s", QUIET)
+    vae = json.loads((root / "digits" / "conv-vae" / "seed0" / "metrics.json").read_text())
+    gan = json.loads((root / "digits" / "dcgan" / "seed0" / "metrics.json").read_text())
+    oracle = json.loads((root / "digits" / "oracle" / "seed0" / "metrics.json").read_text())
+    feature_keys = {f"{k}_evaluator" for k in ("fd", "kid", "kid_std", "is", "is_std", "precision", "recall",
+                                                 "density", "coverage", "classes_covered", "class_kl")}
+    for scores in (vae, gan, oracle):
+        assert feature_keys | {"similar_pairs_frac"} <= set(scores)
+    assert {"recon_mse", "recon_ssim", "recon_mse_class0"} <= set(vae) and "recon_mse" not in gan
+    # Three epochs of tiny models are far from the data; real training images are not.
+    assert oracle["fd_evaluator"] < 0.5 * min(vae["fd_evaluator"], gan["fd_evaluator"])
+    assert oracle["precision_evaluator"] > 0.5 and oracle["classes_covered_evaluator"] == 10
+    assert 0 < vae["recon_mse"] < 0.25 and -1 < vae["recon_ssim"] < 1
+    md = _read(root / "report.md")
+    for table in ("## fd_evaluator", "## recall_evaluator", "## recon_ssim", "## similar_pairs_frac"):
+        assert table in md
+    assert "## kid_std_evaluator" not in md  # spreads stay in summary.csv

@@ -23,6 +23,7 @@ from pydantic import (
 
 from genbench.data import check_dataset_params, check_params
 from genbench.errors import GenbenchError
+from genbench.features import EXTRACTORS
 from genbench.metrics import METRICS
 from genbench.models import MODELS
 
@@ -75,6 +76,7 @@ class StudyConfig(_Strict):
     train_overrides: dict[str, dict[str, dict[str, Any]]] = {}
     data: DataSettings = DataSettings()
     metrics: list[str]
+    features: list[str] = Field(["evaluator"], description="feature extractors for image metrics")
     n_samples: PositiveInt = Field(2000, description="generated samples scored per run")
     sample_every: int = Field(0, ge=0, description="image runs: save sample grids every k epochs (0: only at the end)")
     checkpoint_every: int = Field(1, ge=0, description="save a resumable checkpoint every k epochs (0: only at the end)")
@@ -171,6 +173,9 @@ def resolve(raw: dict[str, Any]) -> StudyConfig:
         check_params(MODELS.get(model).cls.__init__, entry.params, f"model {model!r}", skip=2)
     for metric in config.metrics:
         METRICS.get(metric)
+    for name in config.features:
+        if name not in EXTRACTORS:
+            raise GenbenchError(f"unknown feature extractor {name!r}; choose one of: {', '.join(EXTRACTORS)}")
     for dataset, per_model in config.train_overrides.items():
         if dataset not in config.datasets:
             raise GenbenchError(f"train_overrides names dataset {dataset!r}, which the study does not use")

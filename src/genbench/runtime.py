@@ -29,3 +29,4 @@ class Runtime:
     data_dir: Path | None = None  # first place to look for dataset files (--data-dir)
     resume: bool = True  # continue unfinished runs from their last checkpoint
     quiet: bool = False
+    inception_weights: Path | None = None  # local InceptionV3 weights for the inception features

@@ -29,6 +29,7 @@ from tqdm import tqdm
 from genbench.config import StudyConfig
 from genbench.data import DATASETS, Splits
 from genbench.data.image_data import to_uint8
+from genbench.features import extractor_loader
 from genbench.io import (
     ensure_writable_dir,
     load_checkpoint,
@@ -85,10 +86,15 @@ def is_done(folder: Path, cfg: dict[str, Any]) -> bool:
     return (folder / "metrics.json").exists() and saved == _plain(cfg)
 
 
-def eval_context(config: StudyConfig, dataset: str, splits: Splits) -> EvalContext:
+def eval_context(config: StudyConfig, dataset: str, splits: Splits, runtime: Runtime | None = None) -> EvalContext:
     spec = DATASETS.get(dataset)
     if spec.kind == "images":
-        return EvalContext(train=splits.train, test=splits.test, modes=None, kind="images")
+        runtime = runtime or Runtime()
+        params = config.datasets[dataset]
+        loaders = {name: extractor_loader(name, dataset, params, runtime.data_dir, runtime.inception_weights,
+                                          runtime.quiet) for name in config.features}
+        return EvalContext(train=splits.train, test=splits.test, modes=None, kind="images",
+                           test_labels=splits.labels.get("test"), extractors=loaders)
     modes = spec.modes(**config.datasets[dataset]) if spec.modes else None
     return EvalContext(train=splits.train, test=splits.test, modes=modes)
 
@@ -154,10 +160,10 @@ def train_group(config: StudyConfig, dataset: str, model_name: str, seeds: list[
     trainer.finish()
     # Seeds trained together share the wall time; each is charged its share.
     seconds /= len(seeds)
-    context = eval_context(config, dataset, splits)
+    context = eval_context(config, dataset, splits, runtime)
     for seed, model, history, folder, cfg in zip(seeds, models, trainer.histories, folders, configs):
         samples = sample_run(model, config.n_samples, seed, device)
-        metrics = evaluate(config.metrics, samples, context)
+        metrics = evaluate(config.metrics, samples, context.for_run(model))
         metrics.update(n_params=count_parameters(model), train_seconds=seconds)
         write_csv(folder / "history.csv", history, list(history[0]))
         save_weights(folder / "model.pt", model)
@@ -189,19 +195,24 @@ def training_groups(config: StudyConfig, root: Path) -> list[tuple[str, str, lis
     return todo
 
 
-def score_oracle(config: StudyConfig, dataset: str, root: Path) -> None:
-    """Score a fresh real sample of the evaluated size by every metric, once per seed:
-    the level a perfect model reaches, and its spread (2D sets, which can draw fresh
-    samples; image datasets get their reference from held-out images in the metrics)."""
-    if DATASETS.get(dataset).kind != "points":
-        return
-    splits = load_splits(config, dataset)
-    context = eval_context(config, dataset, splits)
-    generate = DATASETS.get(dataset).generate
+def score_oracle(config: StudyConfig, dataset: str, root: Path, runtime: Runtime | None = None) -> None:
+    """Score real data by every metric, once per seed: the level a perfect model reaches,
+    and its spread. 2D sets draw a fresh sample of the evaluated size; image datasets
+    score a random subset of the training images against the test split (the floor of
+    real vs real)."""
+    splits = load_splits(config, dataset, (runtime or Runtime()).data_dir)
+    context = eval_context(config, dataset, splits, runtime)
+    spec = DATASETS.get(dataset)
     for seed in config.seed_list():
         rng = np.random.default_rng(np.random.SeedSequence([config.data.data_seed, seed, 7]))
-        samples = generate(config.n_samples, rng, **config.datasets[dataset])
-        write_json(run_folder(root, dataset, ORACLE, seed) / "metrics.json", evaluate(config.metrics, samples, context))
+        if spec.kind == "images":
+            take = rng.choice(len(splits.train), min(config.n_samples, len(splits.train)), replace=False)
+            samples = splits.train[np.sort(take)]
+        else:
+            samples = spec.generate(config.n_samples, rng, **config.datasets[dataset])
+        metrics = evaluate(config.metrics, samples, context)
+        if metrics:
+            write_json(run_folder(root, dataset, ORACLE, seed) / "metrics.json", metrics)
 
 
 def collect_summary(config: StudyConfig, root: Path) -> list[dict[str, Any]]:
@@ -248,7 +259,7 @@ def run_study(config: StudyConfig, root: Path, runtime: Runtime | None = None) -
         progress.set_postfix_str(f"runs {runs_done}/{runs_total}")
     for dataset in config.datasets:
         save_real_grid(config, dataset, root, runtime)
-        score_oracle(config, dataset, root)
+        score_oracle(config, dataset, root, runtime)
     write_csv(root / "summary.csv", collect_summary(config, root), ["study", "dataset", "model", "seed", "metric", "value"])
     build_report(root)
     return root

@@ -156,6 +156,11 @@ def _load_images(name: str, params: tuple[tuple[str, Any], ...], split: str, dat
     return data
 
 
+def load_image_split(name: str, params: dict[str, Any], split: str, data_dir: Path | None):
+    """A whole split of an image dataset as the files give it (cached)."""
+    return _load_images(name, tuple(sorted(params.items())), split, data_dir)
+
+
 def image_splits(name: str, params: dict[str, Any], protocol: str, n_train: int | None, n_holdout: int | None,
                  n_test: int | None, data_seed: int, data_dir: Path | None) -> Splits:
     """Splits of an image dataset.
@@ -165,8 +170,7 @@ def image_splits(name: str, params: dict[str, Any], protocol: str, n_train: int 
     studies' protocol, validating on the test split (study 002 validates on MNIST's 10k
     test images). ``n_train`` and ``n_test`` cap the sizes (first images kept).
     """
-    key = tuple(sorted(params.items()))
-    train, test = _load_images(name, key, "train", data_dir), _load_images(name, key, "test", data_dir)
+    train, test = (load_image_split(name, params, split, data_dir) for split in ("train", "test"))
     test_part = (test, slice(None, n_test))
     if protocol == "study":
         train_part, hold_part = (train, slice(None, n_train)), (test, slice(None, n_holdout))

@@ -1,38 +1,151 @@
-"""Metric registry: each entry scores generated samples against a run's data.
+"""Metric registry: each entry scores a run's samples (and, for reconstructions, its
+model) against the run's data, and names the numbers it writes.
 
 The functions in the sibling modules are pure (arrays in, numbers out) and tested
 against independent references; the entries here only say which arrays they get.
+Image metrics work on features from an extractor (``genbench.features``); their keys
+carry its name (``fd_evaluator``, ``fd_inception``), since numbers from different
+extractors are not comparable.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import numpy as np
+import torch
 
+from genbench.metrics.collapse import class_coverage, similar_pairs
+from genbench.metrics.frechet import frechet_features
+from genbench.metrics.inception_score import inception_score
 from genbench.metrics.kde import kde_log_likelihood
+from genbench.metrics.kid import kid
 from genbench.metrics.mmd import mmd2_unbiased
 from genbench.metrics.modes import mode_coverage
+from genbench.metrics.prdc import density_coverage, precision_recall
+from genbench.metrics.ssim import ssim
 from genbench.registry import Registry
 
+COLLAPSE_N = 1000  # images compared pairwise by the collapse check (study 003)
 
-@dataclass(frozen=True)
+
+@dataclass
 class EvalContext:
-    """What a metric may look at besides the samples."""
+    """What a metric may look at besides the samples. Feature extractors are loaded, and
+    real-image features computed, once per context and shared by every run scored."""
 
     train: np.ndarray
     test: np.ndarray
     # (centres, std) for mixture datasets, else None.
     modes: tuple[np.ndarray, float] | None
     kind: str = "points"  # the dataset's kind: "points" or "images"
+    test_labels: np.ndarray | None = None
+    extractors: dict[str, Callable[[], Any]] = field(default_factory=dict)  # name -> loader
+    model: torch.nn.Module | None = None  # the run's model (reconstruction metrics)
+    cache: dict[Any, Any] = field(default_factory=dict)
+
+    def extractor(self, name: str) -> Any:
+        if ("extractor", name) not in self.cache:
+            self.cache["extractor", name] = self.extractors[name]()
+        return self.cache["extractor", name]
+
+    def features(self, name: str, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(features, class probabilities) of ``images``; the test split's are cached."""
+        key = ("features", name, id(images))
+        if key not in self.cache:
+            ex = self.extractor(name)
+            self.cache[key] = (ex.features(images), ex.probs(images))
+            if images is not self.test:  # only the test split's are worth keeping
+                return self.cache.pop(key)
+        return self.cache[key]
+
+    def for_run(self, model: torch.nn.Module | None) -> EvalContext:
+        """The same context (and shared cache) for scoring one run's model."""
+        return EvalContext(self.train, self.test, self.modes, self.kind, self.test_labels, self.extractors, model,
+                           self.cache)
 
 
 @dataclass(frozen=True)
 class MetricSpec:
-    fn: Callable[[np.ndarray, EvalContext], float | None]
+    """``fn(samples, ctx)`` returns a number, None (does not apply), or for image metrics
+    a dict of keys to numbers. ``keys`` documents those keys: template -> (description,
+    higher is better); ``{f}`` stands for the extractor's name."""
+
+    fn: Callable[[np.ndarray, EvalContext], Any]
     description: str
     higher_is_better: bool
     kind: str = "points"  # the kind of dataset the metric scores
+    keys: dict[str, tuple[str, bool]] = field(default_factory=dict)
+
+
+def _per_extractor(compute: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, EvalContext], dict]):
+    """Run ``compute(real_feats, real_probs, fake_feats, fake_probs, ctx)`` once per
+    extractor, suffixing its keys with the extractor's name."""
+    def fn(samples: np.ndarray, ctx: EvalContext) -> dict[str, float]:
+        out = {}
+        for name in ctx.extractors:
+            real, fake = ctx.features(name, ctx.test), ctx.features(name, samples)
+            out.update({f"{k}_{name}": v for k, v in compute(*real, *fake, ctx).items()})
+        return out
+    return fn
+
+
+def _fd(rf, rp, ff, fp, ctx):
+    return {"fd": frechet_features(rf, ff)}
+
+
+def _kid(rf, rp, ff, fp, ctx):
+    mean, std = kid(rf, ff)
+    return {"kid": mean, "kid_std": std}
+
+
+def _is(rf, rp, ff, fp, ctx):
+    mean, std = inception_score(fp)
+    return {"is": mean, "is_std": std}
+
+
+def _pr(rf, rp, ff, fp, ctx):
+    p, r = precision_recall(rf, ff)
+    return {"precision": p, "recall": r}
+
+
+def _dc(rf, rp, ff, fp, ctx):
+    d, c = density_coverage(rf, ff)
+    return {"density": d, "coverage": c}
+
+
+def _classes(rf, rp, ff, fp, ctx):
+    if ctx.test_labels is None:
+        return {}
+    covered, kl = class_coverage(fp.argmax(1), ctx.test_labels, rp.shape[1])
+    return {"classes_covered": covered, "class_kl": kl}
+
+
+def _collapse(samples: np.ndarray, ctx: EvalContext) -> dict[str, float]:
+    count, share = similar_pairs(samples[:COLLAPSE_N])
+    return {"similar_pairs": count, "similar_pairs_frac": share}
+
+
+@torch.no_grad()
+def _reconstruction(samples: np.ndarray, ctx: EvalContext) -> dict[str, float] | None:
+    """VAE reconstructions of the test split: MSE and SSIM with pixels in [0, 1], overall
+    and per class."""
+    model = ctx.model
+    if model is None or model.family != "vae":
+        return None
+    lo, hi = model.value_range
+    recon = []
+    for start in range(0, len(ctx.test), 500):
+        x = torch.tensor(ctx.test[start:start + 500], dtype=torch.float32) / 255 * (hi - lo) + lo
+        recon.append(((model.reconstruct(x).float() - lo) / (hi - lo)).clamp(0, 1).numpy())
+    fake, real = np.concatenate(recon), ctx.test.astype(np.float32) / 255
+    mse = ((fake - real) ** 2).reshape(len(real), -1).mean(axis=1)
+    sim = ssim(real, fake)
+    out = {"recon_mse": float(mse.mean()), "recon_ssim": float(sim.mean())}
+    if ctx.test_labels is not None:
+        for c in np.unique(ctx.test_labels):
+            out[f"recon_mse_class{c}"] = float(mse[ctx.test_labels == c].mean())
+    return out
 
 
 METRICS: Registry[MetricSpec] = Registry("metric")
@@ -54,6 +167,40 @@ METRICS.register("modes_covered", MetricSpec(
 METRICS.register("high_quality_frac", MetricSpec(
     lambda g, c: None if c.modes is None else mode_coverage(g, *c.modes)[1],
     "share of samples within 3 std of a mode (mixtures only)", True))
+METRICS.register("fd", MetricSpec(_per_extractor(_fd), "Frechet distance of features, samples vs test (FID with "
+                                  "inception features)", False, "images",
+                                  {"fd_{f}": ("Frechet distance, samples vs test", False)}))
+METRICS.register("kid", MetricSpec(_per_extractor(_kid), "KID: unbiased cubic-kernel MMD^2 over 100 subsets of "
+                                   "1000, mean and std", False, "images",
+                                   {"kid_{f}": ("KID (mean over subsets), samples vs test", False)}))
+METRICS.register("is", MetricSpec(_per_extractor(_is), "Inception Score from class probabilities, 10 splits",
+                                  True, "images", {"is_{f}": ("Inception Score (10 splits)", True)}))
+METRICS.register("pr", MetricSpec(_per_extractor(_pr), "improved precision (fidelity) and recall (diversity), k=3",
+                                  True, "images", {"precision_{f}": ("precision, k=3: fidelity", True),
+                                                   "recall_{f}": ("recall, k=3: diversity", True)}))
+METRICS.register("dc", MetricSpec(_per_extractor(_dc), "density (fidelity) and coverage (diversity), k=5",
+                                  True, "images", {"density_{f}": ("density, k=5: fidelity", True),
+                                                   "coverage_{f}": ("coverage, k=5: diversity", True)}))
+METRICS.register("class_coverage", MetricSpec(_per_extractor(_classes), "classes the evaluator sees in the "
+                                              "samples (>= 20% of their real share) and KL(real || generated)",
+                                              True, "images",
+                                              {"classes_covered_{f}": ("classes covered", True),
+                                               "class_kl_{f}": ("KL(real || generated) of predicted classes", False)}))
+METRICS.register("collapse", MetricSpec(_collapse, "study 003: share of sample pairs (first 1000) with pixel "
+                                        "cosine similarity > 0.9", False, "images",
+                                        {"similar_pairs_frac": ("share of pairs with cosine similarity > 0.9", False)}))
+METRICS.register("recon", MetricSpec(_reconstruction, "VAE reconstruction of the test split: MSE and SSIM in [0, 1] "
+                                     "pixels, MSE per class", False, "images",
+                                     {"recon_mse": ("reconstruction MSE on the test split", False),
+                                      "recon_ssim": ("reconstruction SSIM on the test split", True)}))
+
+
+def result_keys(name: str, extractors: list[str]) -> dict[str, tuple[str, bool]]:
+    """The keys metric ``name`` writes for these extractors: key -> (description, higher is better)."""
+    spec = METRICS.get(name)
+    if not spec.keys:
+        return {name: (spec.description, spec.higher_is_better)}
+    return {t.format(f=f): info for t, info in spec.keys.items() for f in (extractors if "{f}" in t else [None])}
 
 
 def evaluate(names: list[str], samples: np.ndarray, context: EvalContext) -> dict[str, float]:
@@ -62,6 +209,8 @@ def evaluate(names: list[str], samples: np.ndarray, context: EvalContext) -> dic
     for name in names:
         spec = METRICS.get(name)
         value = spec.fn(samples, context) if spec.kind == context.kind else None
-        if value is not None:
+        if isinstance(value, dict):
+            out.update({k: float(v) for k, v in value.items()})
+        elif value is not None:
             out[name] = float(value)
     return out

@@ -21,7 +21,7 @@ from genbench.data import DATASETS
 from genbench.errors import GenbenchError
 from genbench.io import write_text
 from genbench.layout import ORACLE, load_splits, run_folder
-from genbench.metrics import METRICS
+from genbench.metrics import result_keys
 from genbench.report.figures import dataset_figure, image_dataset_figure
 from genbench.report.stats import mean_ci
 
@@ -58,8 +58,8 @@ def read_summary(root: Path) -> dict[tuple[str, str, str], list[float]]:
 def metric_tables(config: StudyConfig, values: dict[tuple[str, str, str], list[float]]) -> list[Table]:
     models = list(config.models)
     tables = []
-    for metric in config.metrics:
-        spec = METRICS.get(metric)
+    keys = {k: info for metric in config.metrics for k, info in result_keys(metric, config.features).items()}
+    for metric, (description, higher_is_better) in keys.items():
         published = config.published.get(metric, {})
         header = ["dataset", *models, ORACLE] + [f"published {m}" for m in models if any(m in p for p in published.values())]
         rows = []
@@ -74,8 +74,8 @@ def metric_tables(config: StudyConfig, values: dict[tuple[str, str, str], list[f
                      for m in models if any(m in p for p in published.values())]
             rows.append([dataset, *cells, *extra])
         if rows:
-            direction = "higher is better" if spec.higher_is_better else "lower is better"
-            tables.append(Table(metric, f"{spec.description}; {direction}", header, rows))
+            direction = "higher is better" if higher_is_better else "lower is better"
+            tables.append(Table(metric, f"{description}; {direction}", header, rows))
     cost_rows = []
     for dataset in config.datasets:
         for model in models:
