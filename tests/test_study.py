@@ -106,7 +106,7 @@ def _image_study() -> dict:
             "conv-vae": {"params": {"latent": 4, "width": 8}, "train": {"epochs": 3, "batch_size": 64}},
             "dcgan": {"params": {"latent": 8, "ngf": 8, "ndf": 8}, "train": {"epochs": 3, "batch_size": 64}},
         },
-        "metrics": [], "n_samples": 100, "sample_every": 1,
+        "metrics": [], "n_samples": 100, "sample_every": 1, "analysis": False,
     }
 
 
@@ -175,7 +175,7 @@ IMAGE_METRICS = ["fd", "kid", "is", "pr", "dc", "class_coverage", "collapse", "r
 
 def test_image_metrics_fill_metrics_json_with_the_real_data_floor(tmp_path):
     raw = _image_study()
-    raw.update(metrics=IMAGE_METRICS, n_samples=300, sample_every=0, seeds=2)
+    raw.update(metrics=IMAGE_METRICS, n_samples=300, sample_every=0, seeds=2, analysis=True)
     root = run_study(resolve(raw), tmp_path / "s", QUIET)
     vae = json.loads((root / "digits" / "conv-vae" / "seed0" / "metrics.json").read_text())
     gan = json.loads((root / "digits" / "dcgan" / "seed0" / "metrics.json").read_text())
@@ -193,3 +193,14 @@ def test_image_metrics_fill_metrics_json_with_the_real_data_floor(tmp_path):
     for table in ("## fd_evaluator", "## recall_evaluator", "## recon_ssim", "## similar_pairs_frac"):
         assert table in md
     assert "## kid_std_evaluator" not in md  # spreads stay in summary.csv
+    # Latent and OOD analysis: figures listed in metrics.json, numbers beside the metrics.
+    for run, scores in ((root / "digits" / "conv-vae" / "seed0", vae), (root / "digits" / "dcgan" / "seed0", gan)):
+        for name in scores["figures"]:
+            with Image.open(run / name) as png:
+                assert png.size[0] > 50
+    assert set(vae["figures"]) == {"interpolation.png", "traversal.png", "tsne.png"}
+    assert set(gan["figures"]) == {"interpolation.png", "tsne.png", "ood_latents.png"}
+    assert len(vae["traversal_dims"]) == 4  # latent 4: every dimension, most responsive first
+    assert 0 <= vae["ood_auroc_noise"] <= 1 and vae["ood_recon_mse_noise"] > 0
+    assert all(gan[f"ood_fd_evaluator_z_{p}"] > 0 for p in ("n0_1", "n0_10", "n5_1"))
+    assert "figures" not in _read(root / "summary.csv")

@@ -77,6 +77,7 @@ class StudyConfig(_Strict):
     data: DataSettings = DataSettings()
     metrics: list[str]
     features: list[str] = Field(["evaluator"], description="feature extractors for image metrics")
+    analysis: bool = Field(True, description="image runs: interpolation, traversal, t-SNE and OOD figures and numbers")
     n_samples: PositiveInt = Field(2000, description="generated samples scored per run")
     sample_every: int = Field(0, ge=0, description="image runs: save sample grids every k epochs (0: only at the end)")
     checkpoint_every: int = Field(1, ge=0, description="save a resumable checkpoint every k epochs (0: only at the end)")

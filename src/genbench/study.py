@@ -26,6 +26,7 @@ import torch
 import yaml
 from tqdm import tqdm
 
+from genbench.analysis.run import analyse_run
 from genbench.config import StudyConfig
 from genbench.data import DATASETS, Splits
 from genbench.data.image_data import to_uint8
@@ -163,7 +164,7 @@ def train_group(config: StudyConfig, dataset: str, model_name: str, seeds: list[
     context = eval_context(config, dataset, splits, runtime)
     for seed, model, history, folder, cfg in zip(seeds, models, trainer.histories, folders, configs):
         samples = sample_run(model, config.n_samples, seed, device)
-        metrics = evaluate(config.metrics, samples, context.for_run(model))
+        metrics = score_run(config, dataset, model, samples, context, folder, runtime)
         metrics.update(n_params=count_parameters(model), train_seconds=seconds)
         write_csv(folder / "history.csv", history, list(history[0]))
         save_weights(folder / "model.pt", model)
@@ -175,6 +176,19 @@ def train_group(config: StudyConfig, dataset: str, model_name: str, seeds: list[
             run_figure(folder / "run.png", history, splits.train, samples, title)
         write_yaml(folder / "config.yaml", cfg)
         write_json(folder / "metrics.json", metrics)  # last: its presence marks the run complete
+
+
+def score_run(config: StudyConfig, dataset: str, model: torch.nn.Module, samples: np.ndarray, context: EvalContext,
+              folder: Path, runtime: Runtime) -> dict[str, Any]:
+    """The run's metrics and, for image runs with ``analysis`` on, its latent and OOD
+    analysis (figures into ``folder``, their names under ``figures``)."""
+    metrics = evaluate(config.metrics, samples, context.for_run(model))
+    if context.kind == "images" and config.analysis:
+        start = time.perf_counter()
+        metrics.update(analyse_run(folder, model, samples, context, dataset, runtime.data_dir,
+                                   config.features[0] if config.features else None))
+        metrics["analysis_seconds"] = time.perf_counter() - start
+    return metrics
 
 
 def training_groups(config: StudyConfig, root: Path) -> list[tuple[str, str, list[int]]]:
@@ -225,6 +239,8 @@ def collect_summary(config: StudyConfig, root: Path) -> list[dict[str, Any]]:
                 if not path.exists():
                     continue
                 for metric, value in json.loads(path.read_text()).items():
+                    if not isinstance(value, (int, float)):
+                        continue  # figure lists and the like: in metrics.json, not in the table
                     rows.append({"study": config.name, "dataset": dataset, "model": model, "seed": seed,
                                  "metric": metric, "value": value})
     return rows

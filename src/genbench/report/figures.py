@@ -140,3 +140,20 @@ def image_dataset_figure(path: Path, dataset: str, real: np.ndarray, histories: 
         plot_grid(axes[1, col], samples[model], f"{model} samples (seed {seed})")
     fig.tight_layout()
     _save(fig, path, dpi=90)
+
+
+def scatter_classes(path: Path, points: np.ndarray, labels: np.ndarray | None, title: str) -> None:
+    """A 2D embedding, one colour per class (tab10), with a legend."""
+    fig, ax = plt.subplots(figsize=(5.2, 4.6))
+    if labels is None:
+        ax.scatter(points[:, 0], points[:, 1], s=3, alpha=0.6, c="C0", rasterized=True)
+    else:
+        for c in np.unique(labels):
+            pts = points[labels == c]
+            ax.scatter(pts[:, 0], pts[:, 1], s=3, alpha=0.6, label=str(c), color=plt.cm.tab10(int(c) % 10),
+                       rasterized=True)
+        ax.legend(markerscale=4, fontsize=7, loc="best", ncol=2)
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    _save(fig, path, dpi=90)
