@@ -74,7 +74,7 @@ def reference_run(config, dataset: str, model_name: str, seed: int) -> dict:
                 steps += 1
     seconds = time.perf_counter() - start
     samples = sample_run(model, config.n_samples, seed, torch.device("cpu"))
-    metrics = evaluate(config.metrics, samples, eval_context(config, dataset, splits))
+    metrics = evaluate(config.metrics, samples, eval_context(dataset, config.datasets[dataset], splits, []))
     return {"seconds": seconds, "steps": steps, "steps_per_s": steps / seconds, "metrics": metrics}
 
 

@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 
@@ -126,3 +127,22 @@ def test_device_and_data_dir_errors(capsys, tmp_path, monkeypatch):
     assert not (tmp_path / "y").exists()  # the data is checked before anything is written
     _fails(capsys, ["train", "--dataset", "digits", "--model", "dcgan28", "--out", str(tmp_path / "z")],
            "study 'toy2d' has no settings for model 'dcgan28'", "--epochs N", "fashion-mnist, mnist")
+
+
+def test_evaluate_recomputes_a_finished_runs_metrics(capsys, tmp_path):
+    out = tmp_path / "t"
+    assert main(["train", "--dataset", "digits", "--model", "conv-vae", "--preset", "cifar10", "--epochs", "1",
+                 "--quiet", "--set", "n_samples=200", "--set", "models.conv-vae.params={latent: 4, width: 8}",
+                 "--set", "analysis=false", "--out", str(out)]) == 0
+    run = out / "digits" / "conv-vae" / "seed0"
+    before = json.loads((run / "metrics.json").read_text())
+    assert "fd_evaluator" not in before and "n_params" in before
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--metrics", "fd,recon", "--no-analysis"]) == 0
+    printed = capsys.readouterr().out
+    after = json.loads((run / "metrics.json").read_text())
+    assert {"fd_evaluator", "recon_mse", "recon_ssim", "n_params"} <= set(after)
+    assert f"{after['fd_evaluator']:.6g}" in printed
+    _fails(capsys, ["evaluate", str(run), "--metrics", "fid"], "unknown metric 'fid'")
+    _fails(capsys, ["evaluate", str(run), "--features", "clip"], "unknown feature extractor 'clip'")
+    _fails(capsys, ["evaluate", str(tmp_path)], "not a run folder")

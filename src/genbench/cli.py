@@ -59,7 +59,8 @@ def _run(raw: dict, args: argparse.Namespace) -> Path:
     config = resolve(_overrides(raw, args))
     out = Path(args.out) if args.out else Path("runs") / config.name
     data_dir = Path(args.data_dir) if args.data_dir else None
-    runtime = Runtime(resolve_device(args.device), data_dir, args.resume, args.quiet)
+    weights = Path(args.inception_weights) if args.inception_weights else None
+    runtime = Runtime(resolve_device(args.device), data_dir, args.resume, args.quiet, weights)
     run_study(config, out, runtime)
     return out
 
@@ -107,6 +108,21 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise GenbenchError(f"--out must name a .npy file (or .png, a grid, for image models), got {out}")
     sample_from_run(Path(args.run_dir), args.n, out, args.seed)
     print(f"{args.n} samples -> {out}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from genbench.runtime import Runtime, resolve_device
+    from genbench.study import evaluate_run
+
+    runtime = Runtime(resolve_device(args.device), Path(args.data_dir) if args.data_dir else None,
+                      inception_weights=Path(args.inception_weights) if args.inception_weights else None)
+    metrics = args.metrics.split(",") if args.metrics else None
+    features = args.features.split(",") if args.features else None
+    scores = evaluate_run(Path(args.run_dir), runtime, metrics, features, analysis=not args.no_analysis)
+    for key, value in scores.items():
+        print(f"{key:32s} {value:.6g}" if isinstance(value, float) else f"{key:32s} {value}")
+    print(f"-> {Path(args.run_dir) / 'metrics.json'}")
     return 0
 
 
@@ -160,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--device", default="auto", help="auto (default: CUDA if available), cpu or cuda")
         p.add_argument("--data-dir", help="folder holding the dataset files (looked at first; image-folder and "
                                           "celeba64 read their images from here)")
+        p.add_argument("--inception-weights", help="local InceptionV3 weights file for the inception features")
         p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                        help="continue unfinished runs from their last checkpoint (default); --no-resume starts them over")
 
@@ -183,6 +200,16 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--out", required=True, help="output .npy file")
     sample.add_argument("--seed", type=int, default=0, help="seed of the latent draws")
     sample.set_defaults(func=cmd_sample)
+
+    evaluate = sub.add_parser("evaluate", help="recompute a finished run's metrics and analysis")
+    evaluate.add_argument("run_dir")
+    evaluate.add_argument("--metrics", help="comma-separated metric names (default: the run's own)")
+    evaluate.add_argument("--features", help="comma-separated feature extractors: evaluator (default), inception")
+    evaluate.add_argument("--inception-weights", help="local InceptionV3 weights file for --features inception")
+    evaluate.add_argument("--data-dir", help="folder holding the dataset files")
+    evaluate.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    evaluate.add_argument("--no-analysis", action="store_true", help="metrics only: no latent/OOD figures")
+    evaluate.set_defaults(func=cmd_evaluate)
 
     report = sub.add_parser("report", help="rebuild a study's report from its folder")
     report.add_argument("study_dir")

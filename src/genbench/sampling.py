@@ -13,17 +13,27 @@ from genbench.models import build_model
 from genbench.report.grid import save_image
 
 
-def load_run_model(run_dir: Path) -> torch.nn.Module:
-    """Rebuild a run's model from its config.yaml and load its weights."""
+def read_run_config(run_dir: Path) -> dict:
+    """A run folder's ``config.yaml``, or a one-line error saying what is wrong."""
     try:
         cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
-        name, params = cfg["model"], cfg["model_params"]
-        data_shape = tuple(int(d) for d in cfg["data_shape"])
+        if not isinstance(cfg, dict) or not {"model", "model_params", "data_shape"} <= set(cfg):
+            raise KeyError
+        return cfg
     except FileNotFoundError:
         raise GenbenchError(f"{run_dir} is not a run folder (no config.yaml); pass e.g. runs/toy2d/pinwheel/mlp-vae/seed0") from None
     except (yaml.YAMLError, KeyError, TypeError):
         raise GenbenchError(f"{run_dir / 'config.yaml'} is damaged; re-run the study to rewrite it") from None
-    model = build_model(name, data_shape, params)
+
+
+def load_run_model(run_dir: Path) -> torch.nn.Module:
+    """Rebuild a run's model from its config.yaml and load its weights."""
+    cfg = read_run_config(run_dir)
+    try:
+        shape = tuple(int(d) for d in cfg["data_shape"])
+    except (TypeError, ValueError):
+        raise GenbenchError(f"{run_dir / 'config.yaml'} is damaged; re-run the study to rewrite it") from None
+    model = build_model(cfg["model"], shape, cfg["model_params"])
     load_weights(run_dir / "model.pt", model)
     return model.eval()
 

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from genbench.analysis.run import analyse_run
 from genbench.config import StudyConfig
-from genbench.data import DATASETS, Splits
+from genbench.data import DATASETS, Splits, make_splits
 from genbench.data.image_data import to_uint8
 from genbench.features import extractor_loader
 from genbench.io import (
@@ -42,12 +42,13 @@ from genbench.io import (
     write_yaml,
 )
 from genbench.layout import ORACLE, checkpoint_path, load_splits, run_folder
-from genbench.metrics import EvalContext, evaluate
+from genbench.metrics import METRICS, EvalContext, evaluate
 from genbench.models import build_model, count_parameters
 from genbench.report import build_report
 from genbench.report.figures import image_run_figure, run_figure
 from genbench.report.grid import save_image
 from genbench.runtime import Runtime
+from genbench.sampling import load_run_model, read_run_config
 from genbench.train import make_trainer
 from genbench.train.stacked import can_stack
 
@@ -87,16 +88,16 @@ def is_done(folder: Path, cfg: dict[str, Any]) -> bool:
     return (folder / "metrics.json").exists() and saved == _plain(cfg)
 
 
-def eval_context(config: StudyConfig, dataset: str, splits: Splits, runtime: Runtime | None = None) -> EvalContext:
+def eval_context(dataset: str, params: dict[str, Any], splits: Splits, features: list[str],
+                 runtime: Runtime | None = None) -> EvalContext:
     spec = DATASETS.get(dataset)
     if spec.kind == "images":
         runtime = runtime or Runtime()
-        params = config.datasets[dataset]
         loaders = {name: extractor_loader(name, dataset, params, runtime.data_dir, runtime.inception_weights,
-                                          runtime.quiet) for name in config.features}
+                                          runtime.quiet) for name in features}
         return EvalContext(train=splits.train, test=splits.test, modes=None, kind="images",
                            test_labels=splits.labels.get("test"), extractors=loaders)
-    modes = spec.modes(**config.datasets[dataset]) if spec.modes else None
+    modes = spec.modes(**params) if spec.modes else None
     return EvalContext(train=splits.train, test=splits.test, modes=modes)
 
 
@@ -161,10 +162,11 @@ def train_group(config: StudyConfig, dataset: str, model_name: str, seeds: list[
     trainer.finish()
     # Seeds trained together share the wall time; each is charged its share.
     seconds /= len(seeds)
-    context = eval_context(config, dataset, splits, runtime)
+    context = eval_context(dataset, config.datasets[dataset], splits, config.features, runtime)
     for seed, model, history, folder, cfg in zip(seeds, models, trainer.histories, folders, configs):
         samples = sample_run(model, config.n_samples, seed, device)
-        metrics = score_run(config, dataset, model, samples, context, folder, runtime)
+        metrics = score_run(config.metrics, config.analysis, config.features, dataset, model, samples, context,
+                            folder, runtime)
         metrics.update(n_params=count_parameters(model), train_seconds=seconds)
         write_csv(folder / "history.csv", history, list(history[0]))
         save_weights(folder / "model.pt", model)
@@ -178,17 +180,47 @@ def train_group(config: StudyConfig, dataset: str, model_name: str, seeds: list[
         write_json(folder / "metrics.json", metrics)  # last: its presence marks the run complete
 
 
-def score_run(config: StudyConfig, dataset: str, model: torch.nn.Module, samples: np.ndarray, context: EvalContext,
-              folder: Path, runtime: Runtime) -> dict[str, Any]:
+def score_run(metrics: list[str], analysis: bool, features: list[str], dataset: str, model: torch.nn.Module,
+              samples: np.ndarray, context: EvalContext, folder: Path, runtime: Runtime) -> dict[str, Any]:
     """The run's metrics and, for image runs with ``analysis`` on, its latent and OOD
     analysis (figures into ``folder``, their names under ``figures``)."""
-    metrics = evaluate(config.metrics, samples, context.for_run(model))
-    if context.kind == "images" and config.analysis:
+    scores = evaluate(metrics, samples, context.for_run(model))
+    if context.kind == "images" and analysis:
         start = time.perf_counter()
-        metrics.update(analyse_run(folder, model, samples, context, dataset, runtime.data_dir,
-                                   config.features[0] if config.features else None))
-        metrics["analysis_seconds"] = time.perf_counter() - start
-    return metrics
+        scores.update(analyse_run(folder, model, samples, context, dataset, runtime.data_dir,
+                                  features[0] if features else None))
+        scores["analysis_seconds"] = time.perf_counter() - start
+    return scores
+
+
+def evaluate_run(run_dir: Path, runtime: Runtime, metrics: list[str] | None = None,
+                 features: list[str] | None = None, analysis: bool = True) -> dict[str, Any]:
+    """Recompute a finished run's metrics (those of its config, or ``metrics``) and
+    analysis from its folder, and merge them into its ``metrics.json``."""
+    cfg = read_run_config(run_dir)
+    model = load_run_model(run_dir)
+    for name in metrics or []:
+        METRICS.get(name)
+    metrics = metrics if metrics is not None else cfg["metrics"]
+    features = features or ["evaluator"]
+    for name in features:
+        extractor_loader(name, cfg["dataset"], cfg["dataset_params"], None)  # validates the name
+    d = cfg["data"]
+    splits = make_splits(cfg["dataset"], cfg["dataset_params"], d["protocol"], d["n_train"], d["n_holdout"],
+                         d["n_test"], d["data_seed"], runtime.data_dir)
+    try:
+        samples = np.load(run_dir / "samples.npy")
+    except (OSError, ValueError):
+        samples = sample_run(model, cfg["n_samples"], cfg["seed"], runtime.device)
+    context = eval_context(cfg["dataset"], cfg["dataset_params"], splits, features, runtime)
+    scores = score_run(metrics, analysis, features, cfg["dataset"], model, samples, context, run_dir, runtime)
+    try:
+        saved = json.loads((run_dir / "metrics.json").read_text())
+    except (OSError, ValueError):
+        saved = {}
+    saved.update(scores)
+    write_json(run_dir / "metrics.json", saved)
+    return saved
 
 
 def training_groups(config: StudyConfig, root: Path) -> list[tuple[str, str, list[int]]]:
@@ -215,7 +247,7 @@ def score_oracle(config: StudyConfig, dataset: str, root: Path, runtime: Runtime
     score a random subset of the training images against the test split (the floor of
     real vs real)."""
     splits = load_splits(config, dataset, (runtime or Runtime()).data_dir)
-    context = eval_context(config, dataset, splits, runtime)
+    context = eval_context(dataset, config.datasets[dataset], splits, config.features, runtime)
     spec = DATASETS.get(dataset)
     for seed in config.seed_list():
         rng = np.random.default_rng(np.random.SeedSequence([config.data.data_seed, seed, 7]))
