@@ -52,6 +52,7 @@ from genbench.sampling import load_run_model, read_run_config
 from genbench.train import make_trainer
 from genbench.train.stacked import can_stack
 
+FEATURE_METRICS = {"fd", "kid", "is", "pr", "dc", "class_coverage"}  # metrics that need a feature extractor
 SNAPSHOT_IMAGES = 64  # images per sample grid
 SAMPLE_CHUNK = 500  # samples drawn per forward pass when scoring a run
 
@@ -289,8 +290,12 @@ def run_study(config: StudyConfig, root: Path, runtime: Runtime | None = None) -
     with the same config are kept, and unfinished ones continue from their last
     checkpoint, so an interrupted study resumes where it stopped."""
     runtime = runtime or Runtime()
-    for dataset in config.datasets:  # missing or broken data files fail before anything is written
-        load_splits(config, dataset, runtime.data_dir)
+    for dataset in config.datasets:  # missing data files or feature extractors fail before any training
+        splits = load_splits(config, dataset, runtime.data_dir)
+        if DATASETS.get(dataset).kind == "images" and set(config.metrics) & FEATURE_METRICS:
+            context = eval_context(dataset, config.datasets[dataset], splits, config.features, runtime)
+            for name in config.features:
+                context.extractor(name)  # the evaluator trains here, once per dataset
     ensure_writable_dir(root)
     write_yaml(root / "study.yaml", config.model_dump(mode="json"))
     todo = training_groups(config, root)

@@ -27,8 +27,8 @@ class Inception:
         except Exception as exc:  # ImportError, or torchvision failing inside it
             raise GenbenchError(
                 f"inception features need torch-fidelity ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
-                "pip install torch-fidelity with a torch build that has torchvision, or use the default "
-                "evaluator features") from None
+                "pip install torch-fidelity with a torch build that has torchvision, use the evaluator "
+                "features (labelled datasets), or --set features=[] to skip feature metrics") from None
         try:
             self.net = FeatureExtractorInceptionV3(
                 "inception-v3-compat", ["2048", "logits_unbiased"],
