@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import yaml
 from PIL import Image
 
@@ -146,3 +147,16 @@ def test_evaluate_recomputes_a_finished_runs_metrics(capsys, tmp_path):
     _fails(capsys, ["evaluate", str(run), "--metrics", "fid"], "unknown metric 'fid'")
     _fails(capsys, ["evaluate", str(run), "--features", "clip"], "unknown feature extractor 'clip'")
     _fails(capsys, ["evaluate", str(tmp_path)], "not a run folder")
+
+
+def test_missing_inception_fails_before_training(capsys, tmp_path):
+    try:
+        import torch_fidelity  # noqa: F401
+    except Exception:
+        pass
+    else:
+        pytest.skip("torch-fidelity works here: nothing to refuse")
+    _fails(capsys, ["train", "--dataset", "digits", "--model", "dcgan", "--preset", "cifar10", "--epochs", "1",
+                    "--set", "features=[inception]", "--out", str(tmp_path / "x")],
+           "inception features need torch-fidelity", "--set features=[]")
+    assert not (tmp_path / "x").exists()

@@ -165,10 +165,12 @@ def train_group(config: StudyConfig, dataset: str, model_name: str, seeds: list[
     seconds /= len(seeds)
     context = eval_context(dataset, config.datasets[dataset], splits, config.features, runtime)
     for seed, model, history, folder, cfg in zip(seeds, models, trainer.histories, folders, configs):
+        start = time.perf_counter()
         samples = sample_run(model, config.n_samples, seed, device)
+        sample_rate = config.n_samples / (time.perf_counter() - start)
         metrics = score_run(config.metrics, config.analysis, config.features, dataset, model, samples, context,
                             folder, runtime)
-        metrics.update(n_params=count_parameters(model), train_seconds=seconds)
+        metrics.update(n_params=count_parameters(model), train_seconds=seconds, samples_per_second=sample_rate)
         write_csv(folder / "history.csv", history, list(history[0]))
         save_weights(folder / "model.pt", model)
         save_npy(folder / "samples.npy", samples)

@@ -25,7 +25,8 @@ from genbench.metrics import result_keys
 from genbench.report.figures import dataset_figure, image_dataset_figure
 from genbench.report.stats import mean_ci
 
-COSTS = {"n_params": "parameters", "train_seconds": "training seconds per run"}
+COSTS = {"n_params": "parameters", "train_seconds": "training seconds per run",
+         "samples_per_second": "samples per second"}
 
 
 @dataclass
