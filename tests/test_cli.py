@@ -59,6 +59,8 @@ def test_study_file_errors(capsys, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: [unclosed")
     _fails(capsys, ["run", str(bad)], "not valid YAML")
+    bad.write_text("extends: mnist2\nname: x\n")
+    _fails(capsys, ["run", str(bad)], "unknown study 'mnist2'", "fashion-mnist, mnist")
 
 
 def test_train_then_sample(capsys, tmp_path):

@@ -15,6 +15,7 @@ from genbench.config import (
     preset_names,
     resolve,
     set_all_epochs,
+    with_base,
 )
 from genbench.errors import GenbenchError
 
@@ -41,7 +42,7 @@ def _study_source(name: str) -> dict:
             raise GenbenchError(f"study file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
         if not isinstance(raw, dict):
             raise GenbenchError(f"study file {path} must hold a mapping of study settings")
-        return raw
+        return with_base(raw)
     return load_preset(name)
 
 

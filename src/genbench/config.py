@@ -124,9 +124,18 @@ def load_preset(name: str) -> dict[str, Any]:
     names = preset_names()
     if name not in names:
         raise GenbenchError(f"unknown study {name!r}; choose one of: {', '.join(names)}")
-    raw = yaml.safe_load(resources.files("genbench.presets").joinpath(f"{name}.yaml").read_text())
+    return with_base(yaml.safe_load(resources.files("genbench.presets").joinpath(f"{name}.yaml").read_text()))
+
+
+def with_base(raw: dict[str, Any]) -> dict[str, Any]:
+    """``extends: <preset>``: that preset's keys, replaced by the ones ``raw`` sets."""
+    raw = dict(raw)
     base = raw.pop("extends", None)
-    return {**load_preset(base), **raw} if base else raw
+    if base is None:
+        return raw
+    if not isinstance(base, str):
+        raise GenbenchError(f"extends={base!r}: expected the name of a study (genbench list studies)")
+    return {**load_preset(base), **raw}
 
 
 def apply_sets(raw: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
