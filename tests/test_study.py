@@ -65,6 +65,10 @@ def test_report_tables_and_embedded_figures(tiny_study, tmp_path):
     assert "## kde_ll_study" in text and "published mlp-vae" in text and "-1.5000" in text
     assert re.search(r"\| moons \| -?\d+\.\d{4} ± \d+\.\d{4} \|", text)
     assert "| moons | mlp-vae | 208,690 |" in text  # the same on every seed: shown once, no "± 0"
+    # Verdicts: one row per dataset and metric, from a paired test over the 2 seeds.
+    assert text.index("## verdicts") < text.index("## kde_ll_study")
+    assert re.search(r"\| moons \| mmd2 \| \(?mlp-(vae|gan)\)? \| mlp-(vae|gan) \| [\d.e-]+ \(\d+%\) \| "
+                     r"(holds across seeds|no significant difference) \(paired t-test p=[\d.e-]+\) \|", text)
     assert "(figures/moons.png)" in text and (root / "figures" / "moons.png").exists()
     images = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", _read(page))
     assert len(images) == 2

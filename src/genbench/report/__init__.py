@@ -23,7 +23,7 @@ from genbench.io import write_text
 from genbench.layout import ORACLE, load_splits, run_folder
 from genbench.metrics import result_keys
 from genbench.report.figures import dataset_figure, image_dataset_figure
-from genbench.report.stats import mean_ci
+from genbench.report.stats import mean_ci, verdict
 
 COSTS = {"n_params": "parameters", "train_seconds": "training seconds per run",
          "samples_per_second": "samples per second"}
@@ -47,20 +47,44 @@ def _fmt(values: list[float]) -> str:
     return f"{mean:.4f} ± {half:.4f}"
 
 
-def read_summary(root: Path) -> dict[tuple[str, str, str], list[float]]:
-    """(dataset, model, metric) -> values over seeds."""
-    values: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+def read_summary(root: Path) -> dict[tuple[str, str, str], dict[int, float]]:
+    """(dataset, model, metric) -> seed -> value."""
+    values: dict[tuple[str, str, str], dict[int, float]] = defaultdict(dict)
     with open(root / "summary.csv", newline="") as fh:
         for row in csv.DictReader(fh):
-            values[row["dataset"], row["model"], row["metric"]].append(float(row["value"]))
+            values[row["dataset"], row["model"], row["metric"]][int(row["seed"])] = float(row["value"])
     return values
+
+
+def result_key_info(config: StudyConfig) -> dict[str, tuple[str, bool]]:
+    """Every number the study's metrics write: key -> (description, higher is better)."""
+    return {k: info for metric in config.metrics for k, info in result_keys(metric, config.features).items()}
+
+
+def verdict_table(config: StudyConfig, values: dict[tuple[str, str, str], dict[int, float]]) -> Table | None:
+    """Per dataset and metric: the better model, its margin over the runner-up, and
+    whether that margin holds across seeds."""
+    rows = []
+    for dataset in config.datasets:
+        for key, (_, higher) in result_key_info(config).items():
+            scores = {m: values.get((dataset, m, key), {}) for m in config.models}
+            v = verdict(scores, higher)
+            if v is None:
+                continue
+            margin = f"{v['gap']:.4g}" + (f" ({100 * v['relative']:.0f}%)" if np.isfinite(v["relative"]) else "")
+            rows.append([dataset, key, v["best"] if v["significant"] or v["p"] is None else f"({v['best']})",
+                         v["runner_up"], margin, v["text"]])
+    if not rows:
+        return None
+    return Table("verdicts", "computed from the runs: the better model on each metric, its margin over the "
+                 "runner-up, and a paired t-test over seeds (a model in parentheses is ahead on the mean only)",
+                 ["dataset", "metric", "better", "than", "by", "across seeds"], rows)
 
 
 def metric_tables(config: StudyConfig, values: dict[tuple[str, str, str], list[float]]) -> list[Table]:
     models = list(config.models)
     tables = []
-    keys = {k: info for metric in config.metrics for k, info in result_keys(metric, config.features).items()}
-    for metric, (description, higher_is_better) in keys.items():
+    for metric, (description, higher_is_better) in result_key_info(config).items():
         published = config.published.get(metric, {})
         header = ["dataset", *models, ORACLE] + [f"published {m}" for m in models if any(m in p for p in published.values())]
         rows = []
@@ -68,7 +92,7 @@ def metric_tables(config: StudyConfig, values: dict[tuple[str, str, str], list[f
             cells = []
             for model in [*models, ORACLE]:
                 got = values.get((dataset, model, metric))
-                cells.append(_fmt(got) if got else "–")
+                cells.append(_fmt(list(got.values())) if got else "–")
             if not any(c != "–" for c in cells):
                 continue  # the metric does not apply to this dataset
             extra = [f"{published[dataset][m]:.4f}" if m in published.get(dataset, {}) else "–"
@@ -83,7 +107,7 @@ def metric_tables(config: StudyConfig, values: dict[tuple[str, str, str], list[f
             cells = []
             for key in COSTS:
                 got = values.get((dataset, model, key))
-                cells.append(_fmt(got) if got else "–")
+                cells.append(_fmt(list(got.values())) if got else "–")
             cost_rows.append([dataset, model, *cells])
     tables.append(Table("costs", "seeds trained together share wall time equally", ["dataset", "model", *COSTS.values()], cost_rows))
     return tables
@@ -167,6 +191,9 @@ def build_report(root: Path) -> tuple[Path, Path]:
     except FileNotFoundError as exc:
         raise GenbenchError(f"{root} is not a study folder ({Path(exc.filename).name} is missing); run `genbench run` first") from None
     tables = metric_tables(config, values)
+    verdicts = verdict_table(config, values)
+    if verdicts:
+        tables.insert(0, verdicts)
     figures = make_figures(config, root)
     write_text(root / "report.md", _markdown(config, tables, figures, root))
     write_text(root / "report.html", _html(config, tables, figures))
