@@ -207,3 +207,32 @@ def test_image_metrics_fill_metrics_json_with_the_real_data_floor(tmp_path):
     assert 0 <= vae["ood_auroc_noise"] <= 1 and vae["ood_recon_mse_noise"] > 0
     assert all(gan[f"ood_fd_evaluator_z_{p}"] > 0 for p in ("n0_1", "n0_10", "n5_1"))
     assert "figures" not in _read(root / "summary.csv")
+
+
+def test_a_diverging_run_is_marked_failed_and_the_study_carries_on(tiny_study, tmp_path, capsys):
+    tiny_study["models"]["mlp-gan"]["train"]["lr"] = 1e30  # weights overflow within the first epoch
+    root = run_study(resolve(tiny_study), tmp_path / "s", QUIET)
+    failed = json.loads((root / "moons" / "mlp-gan" / "seed0" / "failed.json").read_text())
+    assert failed["epoch"] == 1 and failed["step"] >= 1 and failed["loss"] in ("d_loss", "g_loss", "d_real", "d_fake")
+    assert "became" in failed["error"] and "last good checkpoint" in failed["error"]
+    assert not (root / "moons" / "mlp-gan" / "seed0" / "metrics.json").exists()
+    assert (root / "moons" / "mlp-vae" / "seed0" / "metrics.json").exists()  # the others finished
+    assert "failed" in capsys.readouterr().err
+    md = _read(root / "report.md")
+    assert "## failures and warning signs" in md and "| moons | mlp-gan | 0 | failed |" in md
+    assert ",mlp-gan," not in _read(root / "summary.csv")
+    # Started again, the failed run is not retried (it would diverge again).
+    before = (root / "moons" / "mlp-gan" / "seed0" / "failed.json").stat().st_mtime_ns
+    run_study(resolve(tiny_study), root, QUIET)
+    assert (root / "moons" / "mlp-gan" / "seed0" / "failed.json").stat().st_mtime_ns == before
+
+
+def test_training_flags_name_gan_failure_signs():
+    from genbench.report import training_flags
+
+    history = [{"epoch": e, "d_loss": 0.01 if e > 2 else 1.0, "g_loss": 5.0} for e in range(1, 11)]
+    flags = training_flags(history, {"similar_pairs_frac": 0.3, "recall_evaluator": 0.02})
+    assert any("8 consecutive epochs from epoch 3" in f for f in flags)
+    assert any("30.0% of sample pairs" in f for f in flags)
+    assert any("recall_evaluator = 0.020" in f for f in flags)
+    assert training_flags([{"epoch": 1, "d_loss": 1.2}], {"similar_pairs_frac": 0.0}) == []

@@ -17,6 +17,7 @@ Layout of a study folder (everything a report needs, so it can be rebuilt from d
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from genbench.analysis.run import analyse_run
 from genbench.config import StudyConfig
 from genbench.data import DATASETS, Splits, make_splits
 from genbench.data.image_data import to_uint8
+from genbench.errors import TrainingDiverged
 from genbench.features import extractor_loader
 from genbench.io import (
     ensure_writable_dir,
@@ -53,6 +55,7 @@ from genbench.train import make_trainer
 from genbench.train.stacked import can_stack
 
 FEATURE_METRICS = {"fd", "kid", "is", "pr", "dc", "class_coverage"}  # metrics that need a feature extractor
+FAILED = "failed.json"  # marks a run whose training diverged, with the reason
 SNAPSHOT_IMAGES = 64  # images per sample grid
 SAMPLE_CHUNK = 500  # samples drawn per forward pass when scoring a run
 
@@ -81,12 +84,13 @@ def _plain(obj: Any) -> Any:
 
 
 def is_done(folder: Path, cfg: dict[str, Any]) -> bool:
-    """A run is done when its metrics exist and it was made with the same config."""
+    """A run is done when it finished (metrics.json) or failed (failed.json) with the same
+    config: a diverged run would diverge again, so it is not retried."""
     try:
         saved = yaml.safe_load((folder / "config.yaml").read_text())
     except (OSError, yaml.YAMLError):
         return False
-    return (folder / "metrics.json").exists() and saved == _plain(cfg)
+    return ((folder / "metrics.json").exists() or (folder / FAILED).exists()) and saved == _plain(cfg)
 
 
 def eval_context(dataset: str, params: dict[str, Any], splits: Splits, features: list[str],
@@ -149,17 +153,26 @@ def train_group(config: StudyConfig, dataset: str, model_name: str, seeds: list[
         if progress:
             progress.update(trainer.epoch * len(seeds))
     images = DATASETS.get(dataset).kind == "images"
-    while trainer.epoch < settings.epochs:
-        start = time.perf_counter()
-        trainer.run_epoch()
-        seconds += time.perf_counter() - start
-        epoch, last = trainer.epoch, trainer.epoch == settings.epochs
-        if progress:
-            progress.update(len(seeds))
-        if images and (last or (config.sample_every and epoch % config.sample_every == 0)):
-            _save_snapshots(trainer, folders, value_range)
-        if last or (config.checkpoint_every and epoch % config.checkpoint_every == 0):
-            save_torch(ckpt, {"configs": configs, "seconds": seconds, "trainer": trainer.state_dict()})
+    try:
+        while trainer.epoch < settings.epochs:
+            start = time.perf_counter()
+            trainer.run_epoch()
+            seconds += time.perf_counter() - start
+            epoch, last = trainer.epoch, trainer.epoch == settings.epochs
+            if progress:
+                progress.update(len(seeds))
+            if images and (last or (config.sample_every and epoch % config.sample_every == 0)):
+                _save_snapshots(trainer, folders, value_range)
+            if last or (config.checkpoint_every and epoch % config.checkpoint_every == 0):
+                save_torch(ckpt, {"configs": configs, "seconds": seconds, "trainer": trainer.state_dict()})
+    except TrainingDiverged as exc:
+        # Seeds trained together stop together; each is marked failed, naming the one that diverged.
+        for folder, cfg in zip(folders, configs):
+            write_yaml(folder / "config.yaml", cfg)
+            write_json(folder / FAILED, {"error": str(exc), "loss": exc.loss, "value": exc.value, "epoch": exc.epoch,
+                                         "step": exc.step, "diverged_seed": exc.seed})
+        tqdm.write(f"genbench: {dataset}/{model_name} failed: {exc}", file=sys.stderr)
+        return
     trainer.finish()
     # Seeds trained together share the wall time; each is charged its share.
     seconds /= len(seeds)

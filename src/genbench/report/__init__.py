@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import csv
 import html
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,6 +114,56 @@ def metric_tables(config: StudyConfig, values: dict[tuple[str, str, str], list[f
     return tables
 
 
+D_LOSS_FLOOR = 0.05  # a discriminator loss below this means D tells real from fake almost perfectly
+SIMILAR_PAIRS_FLAG = 0.05  # share of near-identical sample pairs that suggests collapse
+
+
+def training_flags(history: list[dict[str, float]], metrics: dict) -> list[str]:
+    """GAN failure signs a reader should not have to dig for: a discriminator that wins
+    for many epochs, near-identical samples, samples that cover little of the data."""
+    flags = []
+    if history and "d_loss" in history[0]:
+        longest, run, best_start = 0, 0, 0
+        for row in history:
+            run = run + 1 if row["d_loss"] < D_LOSS_FLOOR else 0
+            if run > longest:
+                longest, best_start = run, int(row["epoch"]) - run + 1
+        if longest >= max(3, len(history) // 5):
+            flags.append(f"D loss below {D_LOSS_FLOOR} for {longest} consecutive epochs from epoch {best_start}: "
+                         f"the discriminator overpowers the generator")
+    share = metrics.get("similar_pairs_frac")
+    if isinstance(share, (int, float)) and share > SIMILAR_PAIRS_FLAG:
+        flags.append(f"{100 * share:.1f}% of sample pairs are near-identical (cosine > 0.9): possible mode collapse")
+    for key, value in metrics.items():
+        if key.startswith("recall_") and isinstance(value, (int, float)) and value < 0.1:
+            flags.append(f"{key} = {value:.3f}: the samples cover little of the data")
+    return flags
+
+
+def health_table(config: StudyConfig, root: Path) -> Table | None:
+    """Runs that failed (diverged) and runs with failure signs, so they are not hidden."""
+    rows = []
+    for dataset in config.datasets:
+        for model in config.models:
+            for seed in config.seed_list():
+                folder = run_folder(root, dataset, model, seed)
+                try:
+                    failed = json.loads((folder / "failed.json").read_text())
+                    rows.append([dataset, model, str(seed), "failed", failed["error"]])
+                    continue
+                except (OSError, ValueError, KeyError):
+                    pass
+                if not (folder / "metrics.json").exists():
+                    continue
+                metrics = json.loads((folder / "metrics.json").read_text())
+                for flag in training_flags(_read_history(folder / "history.csv"), metrics):
+                    rows.append([dataset, model, str(seed), "flag", flag])
+    if not rows:
+        return None
+    return Table("failures and warning signs", "runs that diverged are left out of every other table",
+                 ["dataset", "model", "seed", "status", "what"], rows)
+
+
 def _read_history(path: Path) -> list[dict[str, float]]:
     with open(path, newline="") as fh:
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
@@ -191,9 +242,9 @@ def build_report(root: Path) -> tuple[Path, Path]:
     except FileNotFoundError as exc:
         raise GenbenchError(f"{root} is not a study folder ({Path(exc.filename).name} is missing); run `genbench run` first") from None
     tables = metric_tables(config, values)
-    verdicts = verdict_table(config, values)
-    if verdicts:
-        tables.insert(0, verdicts)
+    for extra in (verdict_table(config, values), health_table(config, root)):
+        if extra:
+            tables.insert(0, extra)
     figures = make_figures(config, root)
     write_text(root / "report.md", _markdown(config, tables, figures, root))
     write_text(root / "report.html", _html(config, tables, figures))
