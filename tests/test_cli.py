@@ -162,3 +162,37 @@ def test_missing_inception_fails_before_training(capsys, tmp_path):
                     "--set", "features=[inception]", "--out", str(tmp_path / "x")],
            "inception features need torch-fidelity", "--set features=[]")
     assert not (tmp_path / "x").exists()
+
+
+def test_ctrl_c_saves_a_checkpoint_and_the_same_command_resumes(tmp_path):
+    import signal
+    import time
+
+    study = {"name": "sigint", "seeds": 1, "datasets": {"digits": {}}, "metrics": [], "n_samples": 50,
+             "analysis": False, "checkpoint_every": 1000,  # only the Ctrl-C checkpoint can exist mid-run
+             "models": {"linear-vae": {"params": {"hidden": [64], "latent": 4},
+                                       "train": {"epochs": 300, "batch_size": 32}}}}
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(study))
+    cmd = [sys.executable, "-m", "genbench", "run", str(path), "--quiet", "--out", str(tmp_path / "out")]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    time.sleep(5)  # imports, data, a few epochs
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "checkpoint saved" in err and "run the same command again to resume" in err
+    ckpt = tmp_path / "out" / "digits" / "linear-vae" / "checkpoint-seed0.pt"
+    import torch
+
+    stopped_at = torch.load(ckpt, weights_only=True)["trainer"]["epoch"]
+    assert 0 < stopped_at < 300
+    assert not (tmp_path / "out" / "digits" / "linear-vae" / "seed0" / "metrics.json").exists()
+    # The same command continues from the checkpoint and ends exactly where a run that was
+    # never interrupted ends.
+    assert subprocess.run(cmd, capture_output=True).returncode == 0
+    straight = [sys.executable, "-m", "genbench", "run", str(path), "--quiet", "--out", str(tmp_path / "straight")]
+    assert subprocess.run(straight, capture_output=True).returncode == 0
+    resumed, uninterrupted = (tmp_path / d / "digits" / "linear-vae" / "seed0" / "history.csv"
+                              for d in ("out", "straight"))
+    assert resumed.read_text() == uninterrupted.read_text()
+    assert len(resumed.read_text().splitlines()) == 301

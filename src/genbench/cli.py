@@ -230,3 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     except GenbenchError as exc:
         print(f"genbench: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:
+        detail = f" ({exc})" if str(exc) else ""
+        print(f"genbench: interrupted{detail}; run the same command again to resume", file=sys.stderr)
+        return 130

@@ -17,7 +17,9 @@ Layout of a study folder (everything a report needs, so it can be rebuilt from d
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -122,6 +124,30 @@ def sample_run(model: torch.nn.Module, n: int, seed: int, device: torch.device) 
     return to_uint8(samples, model.value_range) if model.value_range else samples
 
 
+class StopAtEpochEnd:
+    """Ctrl-C while training: finish the current epoch, save a checkpoint, then stop
+    (a second Ctrl-C stops at once, losing only the current epoch)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        tqdm.write("genbench: stopping after this epoch (Ctrl-C again to stop now)", file=sys.stderr)
+
+    def __enter__(self) -> StopAtEpochEnd:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
 def _save_snapshots(trainer, folders: list[Path], value_range: tuple[float, float]) -> None:
     for folder, shots in zip(folders, trainer.images(SNAPSHOT_IMAGES)):
         for name, images in shots.items():
@@ -154,17 +180,21 @@ def train_group(config: StudyConfig, dataset: str, model_name: str, seeds: list[
             progress.update(trainer.epoch * len(seeds))
     images = DATASETS.get(dataset).kind == "images"
     try:
-        while trainer.epoch < settings.epochs:
-            start = time.perf_counter()
-            trainer.run_epoch()
-            seconds += time.perf_counter() - start
-            epoch, last = trainer.epoch, trainer.epoch == settings.epochs
-            if progress:
-                progress.update(len(seeds))
-            if images and (last or (config.sample_every and epoch % config.sample_every == 0)):
-                _save_snapshots(trainer, folders, value_range)
-            if last or (config.checkpoint_every and epoch % config.checkpoint_every == 0):
-                save_torch(ckpt, {"configs": configs, "seconds": seconds, "trainer": trainer.state_dict()})
+        with StopAtEpochEnd() as stop:
+            while trainer.epoch < settings.epochs:
+                start = time.perf_counter()
+                trainer.run_epoch()
+                seconds += time.perf_counter() - start
+                epoch, last = trainer.epoch, trainer.epoch == settings.epochs
+                if progress:
+                    progress.update(len(seeds))
+                if images and (last or (config.sample_every and epoch % config.sample_every == 0)):
+                    _save_snapshots(trainer, folders, value_range)
+                if last or stop.requested or (config.checkpoint_every and epoch % config.checkpoint_every == 0):
+                    save_torch(ckpt, {"configs": configs, "seconds": seconds, "trainer": trainer.state_dict()})
+                if stop.requested and not last:
+                    raise KeyboardInterrupt(f"stopped after epoch {epoch} of {dataset}/{model_name}, "
+                                            f"checkpoint saved")
     except TrainingDiverged as exc:
         # Seeds trained together stop together; each is marked failed, naming the one that diverged.
         for folder, cfg in zip(folders, configs):
