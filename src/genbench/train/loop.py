@@ -58,7 +58,7 @@ class Tensors:
     """
 
     def __init__(self, array: np.ndarray, value_range: tuple[float, float] | None, device: torch.device) -> None:
-        data = torch.from_numpy(np.ascontiguousarray(array))
+        data = torch.from_numpy(np.array(array))  # a copy: loaders hand out read-only cached arrays
         if device.type == "cuda" and data.nbytes > torch.cuda.mem_get_info(device)[0] // 2:
             data = data.pin_memory()
         else:
