@@ -85,6 +85,9 @@ class Evaluator:
     def probs(self, images: np.ndarray) -> np.ndarray:
         return self._run(images)[1]
 
+    def features_and_probs(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self._run(images)
+
 
 def train_evaluator(train: np.ndarray, train_labels: np.ndarray, test: np.ndarray, test_labels: np.ndarray,
                     epochs: int = EPOCHS) -> tuple[EvaluatorNet, float]:

@@ -55,3 +55,6 @@ class Inception:
 
     def probs(self, images: np.ndarray) -> np.ndarray:
         return self._run(images)[1]
+
+    def features_and_probs(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self._run(images)

@@ -50,14 +50,18 @@ class EvalContext:
         return self.cache["extractor", name]
 
     def features(self, name: str, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(features, class probabilities) of ``images``; the test split's are cached."""
+        """(features, class probabilities) of ``images``, computed once: the test split's
+        for the context's life, others until :meth:`forget_samples`."""
         key = ("features", name, id(images))
         if key not in self.cache:
-            ex = self.extractor(name)
-            self.cache[key] = (ex.features(images), ex.probs(images))
-            if images is not self.test:  # only the test split's are worth keeping
-                return self.cache.pop(key)
+            self.cache[key] = self.extractor(name).features_and_probs(images)
+            self.cache["arrays", key] = images  # held, so its id cannot be reused meanwhile
         return self.cache[key]
+
+    def forget_samples(self) -> None:
+        """Drop cached features of everything but the test split."""
+        for key in [k for k in self.cache if k[0] == "arrays" and k[1][2] != id(self.test)]:
+            del self.cache[key], self.cache[key[1]]
 
     def for_run(self, model: torch.nn.Module | None) -> EvalContext:
         """The same context (and shared cache) for scoring one run's model."""
@@ -213,4 +217,5 @@ def evaluate(names: list[str], samples: np.ndarray, context: EvalContext) -> dic
             out.update({k: float(v) for k, v in value.items()})
         elif value is not None:
             out[name] = float(value)
+    context.forget_samples()
     return out
