@@ -21,13 +21,16 @@ class ConstantReconstruction(torch.nn.Module):
         return torch.full_like(x, self.level)
 
 
-def test_ood_auroc_scores_reconstruction_error_as_the_ood_signal():
+def test_ood_auroc_scores_reconstruction_error_as_the_ood_signal(tmp_path):
     rng = np.random.default_rng(0)
     inside = np.clip(51 + rng.integers(-3, 4, (300, 1, 8, 8)), 0, 255).astype(np.uint8)  # ~0.2 grey
-    out = vae_ood(ConstantReconstruction(0.2), inside, {"noise": noise_images((1, 8, 8), 300)})
+    out = vae_ood(tmp_path / "hist.png", ConstantReconstruction(0.2), inside,
+                  {"noise": noise_images((1, 8, 8), 300)}, "errors")
     assert out["ood_recon_mse_in"] < 1e-3
     assert out["ood_recon_mse_noise"] == pytest.approx(1 / 12 + (0.5 - 0.2) ** 2, rel=0.1)  # Var U + bias^2
     assert out["ood_auroc_noise"] == 1.0
+    with Image.open(tmp_path / "hist.png") as png:
+        assert png.size[0] > 300
 
 
 def test_traversal_sweeps_the_most_responsive_dimensions(tmp_path):

@@ -58,11 +58,19 @@ def test_study_writes_every_result_and_is_deterministic(tiny_study, tmp_path):
 
 
 def test_report_tables_and_embedded_figures(tiny_study, tmp_path):
-    tiny_study["published"] = {"kde_ll_study": {"moons": {"mlp-vae": -1.5}}}
+    tiny_study["published"] = {"kde_ll_study": {"moons": {"mlp-vae": -1.5}},
+                               "fd_inception": {"moons": {"mlp-gan": 18.24}, "mnist": {"mlp-gan": 3.0}}}
+    tiny_study["published_source"] = "study 000, one seed"
     root = run_study(resolve(tiny_study), tmp_path / "s", QUIET)
     md, page = root / "report.md", root / "report.html"
     text = _read(md)
+    assert "2 seeds per run; cells are mean ± 95% CI" in text
     assert "## kde_ll_study" in text and "published mlp-vae" in text and "-1.5000" in text
+    assert "; published: study 000, one seed_" in text
+    # A published number of a metric the study does not compute is listed, never set beside
+    # another metric's numbers; one for a dataset outside the study is left out.
+    assert "## published figures not compared" in text and "| fd_inception | moons | mlp-gan | 18.2400 |" in text
+    assert "3.0000" not in text
     assert re.search(r"\| moons \| -?\d+\.\d{4} ± \d+\.\d{4} \|", text)
     assert "| moons | mlp-vae | 208,690 |" in text  # the same on every seed: shown once, no "± 0"
     # Verdicts: one row per dataset and metric, from a paired test over the 2 seeds.
@@ -127,6 +135,10 @@ def test_image_study_writes_grids_over_epochs_checkpoints_and_report(tmp_path):
     assert np.load(root / "digits" / "real.npy").shape == (64, 1, 8, 8)
     page = _read(root / "report.html")
     assert "<h2>digits</h2>" in page and "data:image/png;base64," in page
+    md = _read(root / "report.md")
+    assert "one seed, so no confidence intervals" in md
+    assert "(figures/digits-epochs.png)" in md and (root / "figures" / "digits-epochs.png").exists()
+    assert "(digits/conv-vae/seed0/recon/epoch_003.png)" in md
 
 
 def test_a_crashed_image_study_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
@@ -201,12 +213,16 @@ def test_image_metrics_fill_metrics_json_with_the_real_data_floor(tmp_path):
         for name in scores["figures"]:
             with Image.open(run / name) as png:
                 assert png.size[0] > 50
-    assert set(vae["figures"]) == {"interpolation.png", "traversal.png", "tsne.png"}
+    assert set(vae["figures"]) == {"interpolation.png", "traversal.png", "tsne.png", "ood_hist.png"}
     assert set(gan["figures"]) == {"interpolation.png", "tsne.png", "ood_latents.png"}
     assert len(vae["traversal_dims"]) == 4  # latent 4: every dimension, most responsive first
     assert 0 <= vae["ood_auroc_noise"] <= 1 and vae["ood_recon_mse_noise"] > 0
     assert all(gan[f"ood_fd_evaluator_z_{p}"] > 0 for p in ("n0_1", "n0_10", "n5_1"))
     assert "figures" not in _read(root / "summary.csv")
+    md = _read(root / "report.md")  # every analysis figure of the first seed is in the report
+    for name in ("interpolation", "traversal", "tsne", "ood_hist"):
+        assert f"(digits/conv-vae/seed0/{name}.png)" in md
+    assert "(digits/dcgan/seed0/ood_latents.png)" in md
 
 
 def test_a_diverging_run_is_marked_failed_and_the_study_carries_on(tiny_study, tmp_path, capsys):

@@ -83,6 +83,7 @@ class StudyConfig(_Strict):
     checkpoint_every: int = Field(1, ge=0, description="save a resumable checkpoint every k epochs (0: only at the end)")
     # metric -> dataset -> model -> the study's published number.
     published: dict[str, dict[str, dict[str, float]]] = {}
+    published_source: str = Field("", description="where the published numbers come from and how they were measured")
 
     def seed_list(self) -> list[int]:
         return list(range(self.first_seed, self.first_seed + self.seeds))

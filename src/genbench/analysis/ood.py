@@ -17,6 +17,7 @@ from torch import nn
 
 from genbench.analysis.latent import to_model_input, to_unit_range, decode
 from genbench.metrics.frechet import frechet_features
+from genbench.report.figures import ood_histogram
 from genbench.report.grid import save_image
 
 GAN_PRIORS = {"n0_1": (0.0, 1.0), "n0_10": (0.0, 10.0), "n5_1": (5.0, 1.0)}  # name -> (mean, std)
@@ -33,11 +34,14 @@ def recon_errors(model: nn.Module, images: np.ndarray) -> np.ndarray:
     return np.concatenate(out)
 
 
-def vae_ood(model: nn.Module, test: np.ndarray, ood_sets: dict[str, np.ndarray]) -> dict[str, float]:
+def vae_ood(path: Path, model: nn.Module, test: np.ndarray, ood_sets: dict[str, np.ndarray],
+            title: str) -> dict[str, float]:
+    """AUROC and mean error per OOD set; their error histograms into ``path``."""
     inside = recon_errors(model, test)
     out = {"ood_recon_mse_in": float(inside.mean())}
-    for name, images in ood_sets.items():
-        outside = recon_errors(model, images)
+    errors = {name: recon_errors(model, images) for name, images in ood_sets.items()}
+    ood_histogram(path, inside, errors, title)
+    for name, outside in errors.items():
         scores = np.concatenate([inside, outside])
         truth = np.concatenate([np.zeros(len(inside)), np.ones(len(outside))])
         out[f"ood_recon_mse_{name}"] = float(outside.mean())

@@ -47,7 +47,10 @@ def analyse_run(folder: Path, model: nn.Module, samples: np.ndarray, ctx: EvalCo
             mu = model.encode(to_model_input(model, ctx.test[:2000]))[0].numpy()
         tsne_figure(folder / "tsne.png", mu, ctx.test_labels, f"t-SNE of VAE test-set means ({dataset})")
         figures.append("tsne.png")
-        numbers.update(vae_ood(model, ctx.test[:OOD_N], ood_sets(dataset, ctx.test.shape[1:], data_dir)))
+        numbers.update(vae_ood(folder / "ood_hist.png", model, ctx.test[:OOD_N],
+                               ood_sets(dataset, ctx.test.shape[1:], data_dir),
+                               f"VAE reconstruction error, {dataset} test vs OOD sets"))
+        figures.append("ood_hist.png")
     elif extractor:
         feats, probs = ctx.features(extractor, samples[:2000])
         tsne_figure(folder / "tsne.png", feats, probs.argmax(1),

@@ -23,7 +23,7 @@ from genbench.errors import GenbenchError
 from genbench.io import write_text
 from genbench.layout import ORACLE, load_splits, run_folder
 from genbench.metrics import result_keys
-from genbench.report.figures import dataset_figure, image_dataset_figure
+from genbench.report.figures import dataset_figure, epochs_figure, image_dataset_figure
 from genbench.report.stats import mean_ci, verdict
 
 COSTS = {"n_params": "parameters", "train_seconds": "training seconds per run",
@@ -101,7 +101,8 @@ def metric_tables(config: StudyConfig, values: dict[tuple[str, str, str], list[f
             rows.append([dataset, *cells, *extra])
         if rows:
             direction = "higher is better" if higher_is_better else "lower is better"
-            tables.append(Table(metric, f"{description}; {direction}", header, rows))
+            source = f"; published: {config.published_source}" if published and config.published_source else ""
+            tables.append(Table(metric, f"{description}; {direction}{source}", header, rows))
     cost_rows = []
     for dataset in config.datasets:
         for model in models:
@@ -112,6 +113,28 @@ def metric_tables(config: StudyConfig, values: dict[tuple[str, str, str], list[f
             cost_rows.append([dataset, model, *cells])
     tables.append(Table("costs", "seeds trained together share wall time equally", ["dataset", "model", *COSTS.values()], cost_rows))
     return tables
+
+
+def published_not_compared(config: StudyConfig) -> Table | None:
+    """Published numbers this study cannot stand beside, because it does not compute the
+    same metric with the same features (an Inception FD is only compared with an
+    Inception FD): listed with the reason rather than silently dropped."""
+    computed = set(result_key_info(config))
+    rows = []
+    for metric, per_dataset in config.published.items():
+        if metric in computed:
+            continue
+        for dataset, per_model in per_dataset.items():
+            if dataset not in config.datasets:
+                continue  # a preset extended to other data keeps its parent's numbers
+            for model, value in per_model.items():
+                rows.append([metric, dataset, model, f"{value:.4f}"])
+    if not rows:
+        return None
+    source = f" ({config.published_source})" if config.published_source else ""
+    return Table("published figures not compared", f"this study does not compute these metrics with the same "
+                 f"features{source}, so they are not set beside its numbers; add the feature extractor they name "
+                 f"(e.g. `features: [evaluator, inception]`) to compare", ["metric", "dataset", "model", "published"], rows)
 
 
 D_LOSS_FLOOR = 0.05  # a discriminator loss below this means D tells real from fake almost perfectly
@@ -169,11 +192,52 @@ def _read_history(path: Path) -> list[dict[str, float]]:
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
 
 
-def make_figures(config: StudyConfig, root: Path) -> dict[str, Path]:
-    figures = {}
+RUN_FIGURES = {  # per-run figure file -> what it shows
+    "interpolation.png": "latent interpolation between test images",
+    "traversal.png": "latent traversal of the most responsive dimensions",
+    "tsne.png": "t-SNE",
+    "ood_hist.png": "out-of-distribution: reconstruction error histograms",
+    "ood_latents.png": "out-of-distribution latents: rows N(0,1), N(0,10), N(5,1)",
+}
+
+
+@dataclass
+class Section:
+    """One dataset's figures, each (caption, png path)."""
+    title: str
+    figures: list[tuple[str, Path]]
+
+
+def _epoch_grids(folder: Path, kind: str) -> list[tuple[int, Path]]:
+    return [(int(p.stem.split("_")[1]), p) for p in sorted((folder / kind).glob("epoch_*.png"))]
+
+
+def _image_run_figures(config: StudyConfig, root: Path, dataset: str, firsts: dict[str, Path]) -> list[tuple[str, Path]]:
+    """Samples over epochs for every model, then each model's reconstructions and
+    analysis figures from its first finished seed."""
+    out = []
+    grids = {m: _epoch_grids(f, "samples") for m, f in firsts.items()}
+    grids = {m: g for m, g in grids.items() if g}
+    if any(len(g) > 1 for g in grids.values()):  # one grid each: the dataset figure shows it already
+        path = root / "figures" / f"{dataset}-epochs.png"
+        epochs_figure(path, grids)
+        out.append(("samples over epochs", path))
+    for model, folder in firsts.items():
+        seed = folder.name.removeprefix("seed")
+        recon = _epoch_grids(folder, "recon")
+        if recon:
+            out.append((f"{model} (seed {seed}): hold-out images (odd rows) above their reconstructions, epoch {recon[-1][0]}", recon[-1][1]))
+        figures = json.loads((folder / "metrics.json").read_text()).get("figures", [])
+        out += [(f"{model} (seed {seed}): {RUN_FIGURES.get(name, name)}", folder / name)
+                for name in figures if (folder / name).exists()]
+    return out
+
+
+def make_sections(config: StudyConfig, root: Path) -> list[Section]:
+    sections = []
     seeds = config.seed_list()
     for dataset in config.datasets:
-        histories, samples = {}, {}
+        histories, samples, firsts = {}, {}, {}
         for model in config.models:
             folders = [run_folder(root, dataset, model, s) for s in seeds]
             folders = [f for f in folders if (f / "metrics.json").exists()]
@@ -181,44 +245,63 @@ def make_figures(config: StudyConfig, root: Path) -> dict[str, Path]:
                 continue
             histories[model] = [_read_history(f / "history.csv") for f in folders]
             samples[model] = np.load(folders[0] / "samples.npy")
+            firsts[model] = folders[0]
         if not samples:
             continue
         path = root / "figures" / f"{dataset}.png"
+        shown = {m: int(f.name.removeprefix("seed")) for m, f in firsts.items()}
         if DATASETS.get(dataset).kind == "images":
             grids = {m: s[:64] for m, s in samples.items()}
-            image_dataset_figure(path, dataset, np.load(root / dataset / "real.npy"), histories, grids, seeds[0])
+            image_dataset_figure(path, dataset, np.load(root / dataset / "real.npy"), histories, grids, shown)
+            figures = [("loss curves (all seeds) and samples", path),
+                       *_image_run_figures(config, root, dataset, firsts)]
         else:
-            dataset_figure(path, dataset, load_splits(config, dataset).train, histories, samples, seeds[0])
-        figures[dataset] = path
-    return figures
+            dataset_figure(path, dataset, load_splits(config, dataset).train, histories, samples, shown)
+            figures = [("loss curves (all seeds), samples and KDE heatmaps", path)]
+        sections.append(Section(dataset, figures))
+    return sections
 
 
-def _markdown(config: StudyConfig, tables: list[Table], figures: dict[str, Path], root: Path) -> str:
-    lines = [f"# {config.name}: {', '.join(config.models)}", "", config.description.strip(), "",
-             f"{config.seeds} seeds per run; cells are mean ± 95% CI (Student t) over seeds. "
-             f"`{ORACLE}` scores a fresh real sample of the same size: the level a perfect model reaches.", ""]
+def _intro(config: StudyConfig) -> str:
+    kinds = {DATASETS.get(d).kind for d in config.datasets}
+    floor = []
+    if "points" in kinds:
+        floor.append("for 2D datasets it scores a fresh real sample of the same size: the level a perfect model reaches")
+    if "images" in kinds:
+        floor.append("for image datasets it scores real training images against the test split: "
+                     "the real-data level no model is expected to beat")
+    seeds = f"{config.seeds} seed{'s' if config.seeds != 1 else ''} per run"
+    ci = "cells are mean ± 95% CI (Student t) over seeds" if config.seeds > 1 else \
+        "one seed, so no confidence intervals: run more seeds (--seeds) before trusting a difference"
+    return f"{seeds}; {ci}. The `{ORACLE}` column is real data: {'; '.join(floor)}."
+
+
+def _markdown(config: StudyConfig, tables: list[Table], sections: list[Section], root: Path) -> str:
+    lines = [f"# {config.name}: {', '.join(config.models)}", "", config.description.strip(), "", _intro(config), ""]
     for table in tables:
         lines += [f"## {table.title}", "", f"_{table.note}_", "",
                   "| " + " | ".join(table.header) + " |", "|" + "---|" * len(table.header)]
         lines += ["| " + " | ".join(row) + " |" for row in table.rows]
         lines.append("")
-    for dataset, path in figures.items():
-        lines += [f"## {dataset}", "", f"![{dataset}]({path.relative_to(root).as_posix()})", ""]
+    for section in sections:
+        lines += [f"## {section.title}", ""]
+        for caption, path in section.figures:
+            lines += [f"_{caption}_", "", f"![{caption}]({path.relative_to(root).as_posix()})", ""]
     return "\n".join(lines)
 
 
-def _html(config: StudyConfig, tables: list[Table], figures: dict[str, Path]) -> str:
+def _html(config: StudyConfig, tables: list[Table], sections: list[Section]) -> str:
     esc = html.escape
+    intro = esc(_intro(config)).replace(f"`{ORACLE}`", f"<code>{ORACLE}</code>")
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>{esc(config.name)} report</title><style>",
         "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}",
         "table{border-collapse:collapse;margin:.5em 0 1.5em}th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}",
         "th:first-child,td:first-child{text-align:left}th{background:#f3f3f3}.note{color:#666;font-style:italic}",
-        "img{max-width:100%}</style></head><body>",
+        "img{max-width:100%}figure{margin:1em 0 2em}figcaption{color:#444;font-size:.9em}</style></head><body>",
         f"<h1>{esc(config.name)}: {esc(', '.join(config.models))}</h1><p>{esc(config.description.strip())}</p>",
-        f"<p>{config.seeds} seeds per run; cells are mean ± 95% CI (Student t) over seeds. "
-        f"<code>{ORACLE}</code> scores a fresh real sample of the same size: the level a perfect model reaches.</p>",
+        f"<p>{intro}</p>",
     ]
     for table in tables:
         parts.append(f"<h2>{esc(table.title)}</h2><p class='note'>{esc(table.note)}</p><table><tr>")
@@ -227,9 +310,12 @@ def _html(config: StudyConfig, tables: list[Table], figures: dict[str, Path]) ->
         for row in table.rows:
             parts.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>")
         parts.append("</table>")
-    for dataset, path in figures.items():
-        data = base64.b64encode(path.read_bytes()).decode()
-        parts.append(f"<h2>{esc(dataset)}</h2><img alt='{esc(dataset)}' src='data:image/png;base64,{data}'>")
+    for section in sections:
+        parts.append(f"<h2>{esc(section.title)}</h2>")
+        for caption, path in section.figures:
+            data = base64.b64encode(path.read_bytes()).decode()
+            parts.append(f"<figure><img alt='{esc(caption)}' src='data:image/png;base64,{data}'>"
+                         f"<figcaption>{esc(caption)}</figcaption></figure>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -242,10 +328,13 @@ def build_report(root: Path) -> tuple[Path, Path]:
     except FileNotFoundError as exc:
         raise GenbenchError(f"{root} is not a study folder ({Path(exc.filename).name} is missing); run `genbench run` first") from None
     tables = metric_tables(config, values)
+    unmatched = published_not_compared(config)
+    if unmatched:
+        tables.append(unmatched)
     for extra in (verdict_table(config, values), health_table(config, root)):
         if extra:
             tables.insert(0, extra)
-    figures = make_figures(config, root)
-    write_text(root / "report.md", _markdown(config, tables, figures, root))
-    write_text(root / "report.html", _html(config, tables, figures))
+    sections = make_sections(config, root)
+    write_text(root / "report.md", _markdown(config, tables, sections, root))
+    write_text(root / "report.html", _html(config, tables, sections))
     return root / "report.md", root / "report.html"

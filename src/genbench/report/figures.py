@@ -89,9 +89,9 @@ def run_figure(path: Path, history: list[dict[str, float]], real: np.ndarray, ge
 
 
 def dataset_figure(path: Path, dataset: str, real: np.ndarray, histories: dict[str, list[list[dict[str, float]]]],
-                   samples: dict[str, np.ndarray], seed: int) -> None:
+                   samples: dict[str, np.ndarray], seeds: dict[str, int]) -> None:
     """Per dataset: loss curves (all seeds), scatter and KDE heatmap of real data and of
-    each model's samples from one seed."""
+    each model's samples from one seed (``seeds``: model -> seed shown)."""
     models = list(samples)
     cols = 1 + len(models)
     fig, axes = plt.subplots(3, cols, figsize=(3.2 * cols, 9.4), squeeze=False)
@@ -102,7 +102,7 @@ def dataset_figure(path: Path, dataset: str, real: np.ndarray, histories: dict[s
     plot_kde(axes[2, 0], real, "KDE of real", box)
     for col, model in enumerate(models, start=1):
         plot_losses(axes[0, col], histories[model], f"{model}: train vs hold-out")
-        plot_scatter(axes[1, col], real, samples[model], f"{model} samples (seed {seed})", box)
+        plot_scatter(axes[1, col], real, samples[model], f"{model} samples (seed {seeds[model]})", box)
         plot_kde(axes[2, col], samples[model], f"KDE of {model}", box)
     fig.tight_layout()
     _save(fig, path, dpi=80)
@@ -126,18 +126,25 @@ def image_run_figure(path: Path, history: list[dict[str, float]], samples: np.nd
 
 
 def image_dataset_figure(path: Path, dataset: str, real: np.ndarray, histories: dict[str, list[list[dict[str, float]]]],
-                         samples: dict[str, np.ndarray], seed: int) -> None:
+                         samples: dict[str, np.ndarray], seeds: dict[str, int]) -> None:
     """Per image dataset: real training images, then per model its loss curves (all
-    seeds) above a grid of samples from one seed."""
-    models = list(samples)
-    cols = 1 + len(models)
-    fig, axes = plt.subplots(2, cols, figsize=(3.4 * cols, 7), squeeze=False)
-    axes[0, 0].axis("off")
-    axes[0, 0].text(0.5, 0.5, dataset, ha="center", va="center", fontsize=11)
-    plot_grid(axes[1, 0], real, "real (training)")
-    for col, model in enumerate(models, start=1):
-        plot_losses(axes[0, col], histories[model], f"{model}: train vs hold-out")
-        plot_grid(axes[1, col], samples[model], f"{model} samples (seed {seed})")
+    seeds) above a grid of samples from one seed (``seeds``: model -> seed shown); wide
+    studies wrap to at most four models a row."""
+    slots = [None, *samples]  # None: the real-data column
+    cols = min(5, len(slots))
+    blocks = -(-len(slots) // cols)
+    fig, axes = plt.subplots(2 * blocks, cols, figsize=(3.4 * cols, 7 * blocks), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i, model in enumerate(slots):
+        ax_loss, ax_grid = axes[2 * (i // cols), i % cols], axes[2 * (i // cols) + 1, i % cols]
+        if model is None:
+            ax_loss.text(0.5, 0.5, dataset, ha="center", va="center", fontsize=11)
+            plot_grid(ax_grid, real, "real (training)")
+            continue
+        ax_loss.axis("on")
+        plot_losses(ax_loss, histories[model], f"{model}: train vs hold-out")
+        plot_grid(ax_grid, samples[model], f"{model} samples (seed {seeds[model]})")
     fig.tight_layout()
     _save(fig, path, dpi=90)
 
@@ -156,4 +163,42 @@ def scatter_classes(path: Path, points: np.ndarray, labels: np.ndarray | None, t
     ax.set_title(title, fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
+    _save(fig, path, dpi=90)
+
+
+def epochs_figure(path: Path, grids: dict[str, list[tuple[int, Path]]], max_columns: int = 6) -> None:
+    """Samples over epochs: a row per model, its saved grids (epoch, png) left to right,
+    thinned evenly to ``max_columns`` that always keep the last epoch."""
+    from PIL import Image
+
+    columns = min(max_columns, max(len(g) for g in grids.values()))
+    fig, axes = plt.subplots(len(grids), columns, figsize=(2.2 * columns, 2.4 * len(grids)), squeeze=False)
+    for row, (model, epochs) in enumerate(grids.items()):
+        picks = sorted({round(i) for i in np.linspace(0, len(epochs) - 1, min(columns, len(epochs)))})
+        for col in range(columns):
+            ax = axes[row, col]
+            ax.axis("off")
+            if col < len(picks):
+                epoch, png = epochs[picks[col]]
+                with Image.open(png) as im:
+                    ax.imshow(np.asarray(im.convert("RGB")), interpolation="nearest")
+                ax.set_title(f"{model}, epoch {epoch}", fontsize=8)
+    fig.tight_layout()
+    _save(fig, path, dpi=90)
+
+
+def ood_histogram(path: Path, inside: np.ndarray, outside: dict[str, np.ndarray], title: str) -> None:
+    """Per-image reconstruction error of test images against each OOD set, on a shared
+    log-spaced axis: the further apart, the better the error flags OOD inputs."""
+    every = np.concatenate([inside, *outside.values()])
+    bins = np.geomspace(max(every.min(), 1e-6), every.max() * 1.01, 60)
+    fig, ax = plt.subplots(figsize=(5.2, 3.4))
+    ax.hist(inside, bins=bins, alpha=0.6, density=True, label="test (in-distribution)")
+    for name, errors in outside.items():
+        ax.hist(errors, bins=bins, alpha=0.5, density=True, label=name.replace("_", "-"))
+    ax.set_xscale("log")
+    ax.set_xlabel("reconstruction MSE per image")
+    ax.set_ylabel("density")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
     _save(fig, path, dpi=90)
