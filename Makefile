@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # constraints.txt pins torch to the CPU build; without it pip may pull CUDA packages.
 PIP := $(BIN)/pip install --quiet -c constraints.txt
 
-.PHONY: demo test bench clean fashion-data
+.PHONY: demo test bench clean fashion-data browser
 
 $(BIN)/genbench: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,7 +23,13 @@ fashion-data:
 	  ( (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1 ) || \
 	  echo "note: could not install dataset-fashion-mnist; the tests that need it will skip"
 
-test: $(BIN)/genbench fashion-data
+# Headless Chromium for the browser test of the report (it skips, saying why, without it).
+browser:
+	@command -v chromedriver >/dev/null || \
+	  ( (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) >/dev/null 2>&1 ) || \
+	  echo "note: could not install chromium and chromium-driver; the browser test will skip"
+
+test: $(BIN)/genbench fashion-data browser
 	$(BIN)/python -m pytest -q
 
 bench: $(BIN)/genbench

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from PIL import Image
 
 from genbench.config import StudyConfig
 from genbench.data import DATASETS
@@ -26,6 +27,7 @@ from genbench.metrics import result_keys
 from genbench.report.figures import dataset_figure, epochs_figure, image_dataset_figure
 from genbench.report.stats import mean_ci, verdict
 
+MIN_FIGURE_WIDTH = 400  # px; image grids saved at 1 px per pixel are shown at least this wide
 COSTS = {"n_params": "parameters", "train_seconds": "training seconds per run",
          "samples_per_second": "samples per second"}
 
@@ -46,6 +48,14 @@ def _fmt(values: list[float]) -> str:
         return f"{int(v):,d}" if float(v).is_integer() else f"{v:.4f}"
     mean, half = mean_ci(values)
     return f"{mean:.4f} ± {half:.4f}"
+
+
+def _fmt_range(values: list[float]) -> str:
+    """Mean (min–max): wall-clock costs vary with the machine's load, not with the seed,
+    so a confidence interval over seeds would mislead."""
+    if len(set(values)) == 1:
+        return _fmt(values)
+    return f"{np.mean(values):.4g} ({min(values):.4g}–{max(values):.4g})"
 
 
 def read_summary(root: Path) -> dict[tuple[str, str, str], dict[int, float]]:
@@ -109,9 +119,9 @@ def metric_tables(config: StudyConfig, values: dict[tuple[str, str, str], list[f
             cells = []
             for key in COSTS:
                 got = values.get((dataset, model, key))
-                cells.append(_fmt(list(got.values())) if got else "–")
+                cells.append(_fmt_range(list(got.values())) if got else "–")
             cost_rows.append([dataset, model, *cells])
-    tables.append(Table("costs", "seeds trained together share wall time equally", ["dataset", "model", *COSTS.values()], cost_rows))
+    tables.append(Table("costs", "mean (min–max) over seeds; seeds trained together share wall time equally", ["dataset", "model", *COSTS.values()], cost_rows))
     return tables
 
 
@@ -299,7 +309,7 @@ def _html(config: StudyConfig, tables: list[Table], sections: list[Section]) -> 
         "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}",
         "table{border-collapse:collapse;margin:.5em 0 1.5em}th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}",
         "th:first-child,td:first-child{text-align:left}th{background:#f3f3f3}.note{color:#666;font-style:italic}",
-        "img{max-width:100%}figure{margin:1em 0 2em}figcaption{color:#444;font-size:.9em}</style></head><body>",
+        "img{max-width:100%;image-rendering:pixelated}figure{margin:1em 0 2em}figcaption{color:#444;font-size:.9em}</style></head><body>",
         f"<h1>{esc(config.name)}: {esc(', '.join(config.models))}</h1><p>{esc(config.description.strip())}</p>",
         f"<p>{intro}</p>",
     ]
@@ -314,7 +324,9 @@ def _html(config: StudyConfig, tables: list[Table], sections: list[Section]) -> 
         parts.append(f"<h2>{esc(section.title)}</h2>")
         for caption, path in section.figures:
             data = base64.b64encode(path.read_bytes()).decode()
-            parts.append(f"<figure><img alt='{esc(caption)}' src='data:image/png;base64,{data}'>"
+            with Image.open(path) as png:
+                width = png.size[0] * max(1, MIN_FIGURE_WIDTH // png.size[0])  # raw pixel grids, enlarged
+            parts.append(f"<figure><img alt='{esc(caption)}' width='{width}' src='data:image/png;base64,{data}'>"
                          f"<figcaption>{esc(caption)}</figcaption></figure>")
     parts.append("</body></html>")
     return "\n".join(parts)
