@@ -252,3 +252,31 @@ def test_training_flags_name_gan_failure_signs():
     assert any("30.0% of sample pairs" in f for f in flags)
     assert any("recall_evaluator = 0.020" in f for f in flags)
     assert training_flags([{"epoch": 1, "d_loss": 1.2}], {"similar_pairs_frac": 0.0}) == []
+
+
+def test_tensorboard_logs_losses_per_epoch_and_sample_grids(tmp_path):
+    pytest.importorskip("tensorboard", reason="tensorboard is not installed: pip install -e '.[test]'")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    root = run_study(resolve(_image_study()), tmp_path / "s", Runtime(quiet=True, tensorboard=True))
+    for model, losses in (("conv-vae", {"loss", "recon", "kl", "holdout_loss"}), ("dcgan", {"d_loss", "g_loss"})):
+        run = root / "digits" / model / "seed0"
+        events = EventAccumulator(str(run / "tensorboard")).Reload()
+        assert losses <= set(events.Tags()["scalars"])
+        with open(run / "history.csv", newline="") as fh:
+            history = list(csv.DictReader(fh))
+        logged = events.Scalars(sorted(losses)[0])
+        assert [e.step for e in logged] == [1, 2, 3]
+        assert [e.value for e in logged] == pytest.approx([float(r[sorted(losses)[0]]) for r in history])
+        grids = events.Images("samples")
+        assert [g.step for g in grids] == [1, 2, 3]
+        assert Image.open(io.BytesIO(grids[-1].encoded_image_string)).size == (82, 82)
+
+
+def test_tensorboard_missing_is_named_before_any_training(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if not installed
+    with pytest.raises(GenbenchError, match=r"--tensorboard needs the tensorboard package: pip install"):
+        run_study(resolve(_image_study()), tmp_path / "s", Runtime(quiet=True, tensorboard=True))
+    assert not (tmp_path / "s" / "digits").exists()

@@ -61,7 +61,7 @@ def _run(raw: dict, args: argparse.Namespace) -> Path:
     out = Path(args.out) if args.out else Path("runs") / config.name
     data_dir = Path(args.data_dir) if args.data_dir else None
     weights = Path(args.inception_weights) if args.inception_weights else None
-    runtime = Runtime(resolve_device(args.device), data_dir, args.resume, args.quiet, weights)
+    runtime = Runtime(resolve_device(args.device), data_dir, args.resume, args.quiet, weights, args.tensorboard)
     run_study(config, out, runtime)
     return out
 
@@ -178,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--data-dir", help="folder holding the dataset files (looked at first; image-folder and "
                                           "celeba64 read their images from here)")
         p.add_argument("--inception-weights", help="local InceptionV3 weights file for the inception features")
+        p.add_argument("--tensorboard", action="store_true",
+                       help="also log losses and sample grids per run to <run>/tensorboard (needs tensorboard)")
         p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                        help="continue unfinished runs from their last checkpoint (default); --no-resume starts them over")
 

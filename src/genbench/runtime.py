@@ -30,3 +30,4 @@ class Runtime:
     resume: bool = True  # continue unfinished runs from their last checkpoint
     quiet: bool = False
     inception_weights: Path | None = None  # local InceptionV3 weights for the inception features
+    tensorboard: bool = False  # also log scalars and sample grids per run under <run>/tensorboard

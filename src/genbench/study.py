@@ -55,6 +55,7 @@ from genbench.runtime import Runtime
 from genbench.sampling import load_run_model, read_run_config
 from genbench.train import make_trainer
 from genbench.train.stacked import can_stack
+from genbench.train.tensorboard import RunLoggers, require_tensorboard
 
 FEATURE_METRICS = {"fd", "kid", "is", "pr", "dc", "class_coverage"}  # metrics that need a feature extractor
 FAILED = "failed.json"  # marks a run whose training diverged, with the reason
@@ -148,10 +149,12 @@ class StopAtEpochEnd:
             signal.signal(signal.SIGINT, self._previous)
 
 
-def _save_snapshots(trainer, folders: list[Path], value_range: tuple[float, float]) -> None:
-    for folder, shots in zip(folders, trainer.images(SNAPSHOT_IMAGES)):
-        for name, images in shots.items():
+def _save_snapshots(trainer, folders: list[Path], value_range: tuple[float, float]) -> list[dict[str, np.ndarray]]:
+    shots = trainer.images(SNAPSHOT_IMAGES)
+    for folder, per_run in zip(folders, shots):
+        for name, images in per_run.items():
             save_image(folder / name / f"epoch_{trainer.epoch:03d}.png", images, value_range=value_range)
+    return shots
 
 
 def train_group(config: StudyConfig, dataset: str, model_name: str, seeds: list[int], root: Path,
@@ -179,6 +182,7 @@ def train_group(config: StudyConfig, dataset: str, model_name: str, seeds: list[
         if progress:
             progress.update(trainer.epoch * len(seeds))
     images = DATASETS.get(dataset).kind == "images"
+    logs = RunLoggers(folders, trainer.epoch) if runtime.tensorboard else None
     try:
         with StopAtEpochEnd() as stop:
             while trainer.epoch < settings.epochs:
@@ -188,8 +192,12 @@ def train_group(config: StudyConfig, dataset: str, model_name: str, seeds: list[
                 epoch, last = trainer.epoch, trainer.epoch == settings.epochs
                 if progress:
                     progress.update(len(seeds))
+                if logs:
+                    logs.scalars(trainer.histories)
                 if images and (last or (config.sample_every and epoch % config.sample_every == 0)):
-                    _save_snapshots(trainer, folders, value_range)
+                    shots = _save_snapshots(trainer, folders, value_range)
+                    if logs:
+                        logs.images(shots, epoch, value_range)
                 if last or stop.requested or (config.checkpoint_every and epoch % config.checkpoint_every == 0):
                     save_torch(ckpt, {"configs": configs, "seconds": seconds, "trainer": trainer.state_dict()})
                 if stop.requested and not last:
@@ -203,6 +211,9 @@ def train_group(config: StudyConfig, dataset: str, model_name: str, seeds: list[
                                          "step": exc.step, "diverged_seed": exc.seed})
         tqdm.write(f"genbench: {dataset}/{model_name} failed: {exc}", file=sys.stderr)
         return
+    finally:
+        if logs:
+            logs.close()
     trainer.finish()
     # Seeds trained together share the wall time; each is charged its share.
     seconds /= len(seeds)
@@ -335,6 +346,8 @@ def run_study(config: StudyConfig, root: Path, runtime: Runtime | None = None) -
     with the same config are kept, and unfinished ones continue from their last
     checkpoint, so an interrupted study resumes where it stopped."""
     runtime = runtime or Runtime()
+    if runtime.tensorboard:
+        require_tensorboard()
     for dataset in config.datasets:  # missing data files or feature extractors fail before any training
         splits = load_splits(config, dataset, runtime.data_dir)
         if DATASETS.get(dataset).kind == "images" and set(config.metrics) & FEATURE_METRICS:
