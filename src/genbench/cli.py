@@ -117,7 +117,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from genbench.study import evaluate_run
 
     runtime = Runtime(resolve_device(args.device), Path(args.data_dir) if args.data_dir else None,
-                      inception_weights=Path(args.inception_weights) if args.inception_weights else None)
+                      quiet=args.quiet, inception_weights=Path(args.inception_weights) if args.inception_weights else None)
     metrics = args.metrics.split(",") if args.metrics else None
     features = args.features.split(",") if args.features else None
     scores = evaluate_run(Path(args.run_dir), runtime, metrics, features, analysis=not args.no_analysis)
@@ -212,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data-dir", help="folder holding the dataset files")
     evaluate.add_argument("--device", default="auto", help="auto, cpu or cuda")
     evaluate.add_argument("--no-analysis", action="store_true", help="metrics only: no latent/OOD figures")
+    evaluate.add_argument("--quiet", action="store_true", help="no progress bars")
     evaluate.set_defaults(func=cmd_evaluate)
 
     report = sub.add_parser("report", help="rebuild a study's report from its folder")

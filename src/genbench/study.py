@@ -241,7 +241,8 @@ def score_run(metrics: list[str], analysis: bool, features: list[str], dataset: 
               samples: np.ndarray, context: EvalContext, folder: Path, runtime: Runtime) -> dict[str, Any]:
     """The run's metrics and, for image runs with ``analysis`` on, its latent and OOD
     analysis (figures into ``folder``, their names under ``figures``)."""
-    scores = evaluate(metrics, samples, context.for_run(model))
+    desc = None if runtime.quiet else f"scoring {folder.relative_to(folder.parents[2]).as_posix()}"
+    scores = evaluate(metrics, samples, context.for_run(model), desc)
     if context.kind == "images" and analysis:
         start = time.perf_counter()
         scores.update(analyse_run(folder, model, samples, context, dataset, runtime.data_dir,
@@ -313,7 +314,8 @@ def score_oracle(config: StudyConfig, dataset: str, root: Path, runtime: Runtime
             samples = splits.train[np.sort(take)]
         else:
             samples = spec.generate(config.n_samples, rng, **config.datasets[dataset])
-        metrics = evaluate(config.metrics, samples, context)
+        desc = None if runtime is None or runtime.quiet else f"scoring {dataset}/{ORACLE}/seed{seed}"
+        metrics = evaluate(config.metrics, samples, context, desc)
         if metrics:
             write_json(run_folder(root, dataset, ORACLE, seed) / "metrics.json", metrics)
 

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from genbench.metrics.collapse import class_coverage, similar_pairs
 from genbench.metrics.frechet import frechet_features
@@ -207,10 +208,13 @@ def result_keys(name: str, extractors: list[str]) -> dict[str, tuple[str, bool]]
     return {t.format(f=f): info for t, info in spec.keys.items() for f in (extractors if "{f}" in t else [None])}
 
 
-def evaluate(names: list[str], samples: np.ndarray, context: EvalContext) -> dict[str, float]:
-    """Score ``samples`` by each named metric; metrics that do not apply are left out."""
+def evaluate(names: list[str], samples: np.ndarray, context: EvalContext, desc: str | None = None) -> dict[str, float]:
+    """Score ``samples`` by each named metric; metrics that do not apply are left out.
+    With ``desc``, a progress bar (one step per metric, with ETA) under that label."""
     out = {}
-    for name in names:
+    bar = tqdm(names, desc=desc, unit="metric", leave=False, dynamic_ncols=True, disable=desc is None)
+    for name in bar:
+        bar.set_postfix_str(name)
         spec = METRICS.get(name)
         value = spec.fn(samples, context) if spec.kind == context.kind else None
         if isinstance(value, dict):
