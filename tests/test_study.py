@@ -280,3 +280,31 @@ def test_tensorboard_missing_is_named_before_any_training(tmp_path, monkeypatch)
     with pytest.raises(GenbenchError, match=r"--tensorboard needs the tensorboard package: pip install"):
         run_study(resolve(_image_study()), tmp_path / "s", Runtime(quiet=True, tensorboard=True))
     assert not (tmp_path / "s" / "digits").exists()
+
+
+def test_killed_between_scoring_two_stacked_seeds_resumes_from_the_group_checkpoint(tiny_study, tmp_path, monkeypatch):
+    import genbench.study as study
+
+    tiny_study["datasets"] = {"moons": {}}
+    config = resolve(tiny_study)
+    run_study(config, tmp_path / "straight", QUIET)
+    original, scored = study.score_run, []
+
+    def killed_after_first_seed(*args, **kwargs):
+        if scored:
+            raise KeyboardInterrupt
+        scored.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(study, "score_run", killed_after_first_seed)
+    with pytest.raises(KeyboardInterrupt):
+        run_study(config, tmp_path / "killed", QUIET)
+    monkeypatch.setattr(study, "score_run", original)
+    started, run_epoch = [], Trainer.run_epoch
+    monkeypatch.setattr(Trainer, "run_epoch", lambda self: (started.append(self.epoch), run_epoch(self))[1])
+    run_study(config, tmp_path / "killed", QUIET)
+    assert started == [0, 1, 2]  # mlp-gan trains; mlp-vae seed 1 is scored from the finished group
+    run = ("moons", "mlp-vae", "seed1")
+    a, b = (tmp_path / d / "/".join(run) for d in ("straight", "killed"))
+    assert (a / "model.pt").read_bytes() == (b / "model.pt").read_bytes()
+    np.testing.assert_array_equal(np.load(a / "samples.npy"), np.load(b / "samples.npy"))

@@ -158,9 +158,10 @@ def _save_snapshots(trainer, folders: list[Path], value_range: tuple[float, floa
 
 
 def train_group(config: StudyConfig, dataset: str, model_name: str, seeds: list[int], root: Path,
-                runtime: Runtime, progress: tqdm | None = None) -> None:
+                runtime: Runtime, progress: tqdm | None = None, pending: list[int] | None = None) -> None:
     """Train the given seeds of one (dataset, model) together, checkpointing as it goes,
-    then score and save each run."""
+    then score and save each run of ``pending`` (default: every seed)."""
+    pending = seeds if pending is None else pending
     splits = load_splits(config, dataset, runtime.data_dir)
     settings = config.train_settings(dataset, model_name)
     shape = tuple(splits.train.shape[1:])
@@ -219,6 +220,8 @@ def train_group(config: StudyConfig, dataset: str, model_name: str, seeds: list[
     seconds /= len(seeds)
     context = eval_context(dataset, config.datasets[dataset], splits, config.features, runtime)
     for seed, model, history, folder, cfg in zip(seeds, models, trainer.histories, folders, configs):
+        if seed not in pending:
+            continue
         start = time.perf_counter()
         samples = sample_run(model, config.n_samples, seed, device)
         sample_rate = config.n_samples / (time.perf_counter() - start)
@@ -281,21 +284,26 @@ def evaluate_run(run_dir: Path, runtime: Runtime, metrics: list[str] | None = No
     return saved
 
 
-def training_groups(config: StudyConfig, root: Path) -> list[tuple[str, str, list[int]]]:
-    """(dataset, model, seeds) still to train: seeds of a model that can stack train as
-    one group, others one seed at a time. Runs done with the same config are skipped."""
+def training_groups(config: StudyConfig, root: Path) -> list[tuple[str, str, list[int], list[int]]]:
+    """(dataset, model, seeds trained together, seeds still to score). Seeds of a model
+    that can stack train as one group, others one at a time; runs done with the same
+    config are not scored again. A stacked group keeps all its seeds even when some are
+    done, so that a study killed between scoring two seeds resumes from the group's
+    checkpoint rather than retraining the rest alone (which would differ in the last
+    float bits from training them together)."""
     todo = []
     for dataset in config.datasets:
         shape = DATASETS.get(dataset).shape(**config.datasets[dataset])
         for model in config.models:
-            seeds = [s for s in config.seed_list()
-                     if not is_done(run_folder(root, dataset, model, s), run_config(config, dataset, model, s))]
-            if not seeds:
+            seeds = config.seed_list()
+            pending = [s for s in seeds
+                       if not is_done(run_folder(root, dataset, model, s), run_config(config, dataset, model, s))]
+            if not pending:
                 continue
             if can_stack(build_model(model, shape, config.models[model].params)):
-                todo.append((dataset, model, seeds))
+                todo.append((dataset, model, seeds, pending))
             else:
-                todo += [(dataset, model, [s]) for s in seeds]
+                todo += [(dataset, model, [s], [s]) for s in pending]
     return todo
 
 
@@ -361,14 +369,14 @@ def run_study(config: StudyConfig, root: Path, runtime: Runtime | None = None) -
     todo = training_groups(config, root)
     # Progress counts seed-epochs (so the ETA is honest across short and long runs) and
     # shows finished runs beside it.
-    total = sum(config.train_settings(d, m).epochs * len(s) for d, m, s in todo)
+    total = sum(config.train_settings(d, m).epochs * len(s) for d, m, s, _ in todo)
     runs_total = len(config.datasets) * len(config.models) * config.seeds
-    runs_done = runs_total - sum(len(s) for _, _, s in todo)
+    runs_done = runs_total - sum(len(p) for *_, p in todo)
     with tqdm(total=total, unit="seed-epoch", desc=config.name, disable=runtime.quiet, dynamic_ncols=True) as progress:
-        for dataset, model, seeds in todo:
+        for dataset, model, seeds, pending in todo:
             progress.set_postfix_str(f"runs {runs_done}/{runs_total}, training {dataset}/{model} x{len(seeds)} seeds")
-            train_group(config, dataset, model, seeds, root, runtime, progress)
-            runs_done += len(seeds)
+            train_group(config, dataset, model, seeds, root, runtime, progress, pending)
+            runs_done += len(pending)
         progress.set_postfix_str(f"runs {runs_done}/{runs_total}")
     for dataset in config.datasets:
         save_real_grid(config, dataset, root, runtime)
