@@ -1,7 +1,6 @@
 """Faults a long study must survive: SIGKILL at any moment, unloadable checkpoints,
 full disks and unwritable folders."""
 import io
-import pickle
 import random
 import subprocess
 import sys
@@ -54,3 +53,91 @@ def test_sigkill_at_random_moments_then_the_same_command_finishes_identically(tm
         assert (run / "history.csv").read_text() == (twin / "history.csv").read_text(), (run, kills)
         assert (run / "model.pt").read_bytes() == (twin / "model.pt").read_bytes(), (run, kills)
         np.testing.assert_array_equal(np.load(run / "samples.npy"), np.load(twin / "samples.npy"))
+
+
+def test_disk_full_mid_study_exits_2_and_keeps_earlier_results(tiny_study, tmp_path, monkeypatch, capsys):
+    import errno
+    import os
+
+    import genbench.io as gio
+    from genbench.cli import main
+
+    tiny_study["datasets"] = {"moons": {}}
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(tiny_study))
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--quiet", "--out", str(out)]) == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    tiny_study["models"]["mlp-gan"]["train"]["epochs"] = 5  # mlp-gan reruns; its writes hit a full disk
+    path.write_text(yaml.safe_dump(tiny_study))
+    real_fsync, calls = os.fsync, []
+
+    def filling_up(fd):
+        calls.append(fd)
+        if len(calls) > 3:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_fsync(fd)
+
+    monkeypatch.setattr(gio.os, "fsync", filling_up)
+    assert main(["run", str(path), "--quiet", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "No space left on device" in err[0] and "run the same command again" in err[0]
+    vae = [p for p in before if "mlp-vae" in p.parts]
+    assert vae and all(p.read_bytes() == before[p] for p in vae)  # finished runs untouched
+    assert not list(out.rglob("*.tmp"))
+
+
+class _Payload:
+    """Unpickling this runs code: it creates the marker file."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def _crafted(path: Path, marker: Path) -> None:
+    import torch
+
+    buf = io.BytesIO()
+    torch.save({"trainer": _Payload(marker), "weight": torch.zeros(2)}, buf)
+    path.write_bytes(buf.getvalue())
+    # The payload is real: plain pickle-based loading would run it.
+    torch.load(io.BytesIO(buf.getvalue()), weights_only=False)
+    assert marker.exists()
+    marker.unlink()
+
+
+def test_crafted_pickles_are_refused_and_never_run(tmp_path, capsys):
+    from genbench.errors import GenbenchError
+    from genbench.io import load_checkpoint, load_weights
+
+    marker = tmp_path / "pwned"
+    ckpt = tmp_path / "checkpoint-seed0.pt"
+    _crafted(ckpt, marker)
+    assert load_checkpoint(ckpt) is None  # an unreadable checkpoint: warned about, training starts afresh
+    assert "ignoring unreadable checkpoint" in capsys.readouterr().err
+    import torch
+
+    _crafted(tmp_path / "model.pt", marker)
+    with pytest.raises(GenbenchError, match=r"cannot load weights from .*model\.pt: UnpicklingError"):
+        load_weights(tmp_path / "model.pt", torch.nn.Linear(2, 1))
+    assert not marker.exists()
+
+
+def test_sample_from_a_run_with_a_crafted_model_file_exits_2(tiny_study, tmp_path, capsys):
+    from genbench.cli import main
+
+    tiny_study["datasets"] = {"moons": {}}
+    tiny_study["seeds"] = 1
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(tiny_study))
+    assert main(["run", str(path), "--quiet", "--out", str(tmp_path / "out")]) == 0
+    run = tmp_path / "out" / "moons" / "mlp-vae" / "seed0"
+    marker = tmp_path / "pwned"
+    _crafted(run / "model.pt", marker)
+    capsys.readouterr()
+    assert main(["sample", str(run), "-n", "5", "--out", str(tmp_path / "s.npy")]) == 2
+    assert "cannot load weights" in capsys.readouterr().err
+    assert not marker.exists() and not (tmp_path / "s.npy").exists()

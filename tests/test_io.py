@@ -30,3 +30,21 @@ def test_unwritable_folder_is_a_one_line_error(tmp_path):
     (tmp_path / "f").write_text("x")
     with pytest.raises(GenbenchError, match="is not writable"):
         ensure_writable_dir(tmp_path / "f" / "sub")
+
+
+def test_a_full_disk_is_a_one_line_error_and_the_old_file_survives(tmp_path, monkeypatch):
+    import errno
+
+    import genbench.io as gio
+
+    path = tmp_path / "r.json"
+    write_json(path, {"a": 1})
+
+    def no_space(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(gio.os, "fsync", no_space)
+    with pytest.raises(GenbenchError, match=r"cannot write .*r\.json \(No space left on device\); earlier results "
+                                            r"are untouched"):
+        write_json(path, {"a": 2})
+    assert path.read_text() == '{\n  "a": 1\n}\n' and list(tmp_path.iterdir()) == [path]
