@@ -106,6 +106,7 @@ def _one_line(exc: ValidationError, where: str) -> str:
     parts = []
     for err in exc.errors():
         key = ".".join(str(p) for p in (where, *err["loc"]) if p != "")
+        key = key if key.isprintable() else repr(key)  # a key with a newline must not break the line
         if err["type"] == "extra_forbidden":
             parts.append(f"unknown key {key!r}")
         elif err["type"] == "missing":
@@ -165,13 +166,19 @@ def apply_sets(raw: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
 
 
 def set_all_epochs(raw: dict[str, Any], epochs: int) -> dict[str, Any]:
-    """``--epochs N``: every model trains N epochs on every dataset (overrides dropped)."""
+    """``--epochs N``: every model trains N epochs on every dataset (overrides dropped).
+    Sections of the wrong shape are left as they are, for validation to name."""
     out = copy.deepcopy(raw)
-    for entry in out.get("models", {}).values():
-        entry.setdefault("train", {})["epochs"] = epochs
-    for per_model in out.get("train_overrides", {}).values():
-        for fields in per_model.values():
-            fields.pop("epochs", None)
+    models = out.get("models")
+    for entry in models.values() if isinstance(models, dict) else []:
+        train = entry.setdefault("train", {}) if isinstance(entry, dict) else None
+        if isinstance(train, dict):
+            train["epochs"] = epochs
+    overrides = out.get("train_overrides")
+    for per_model in overrides.values() if isinstance(overrides, dict) else []:
+        for fields in per_model.values() if isinstance(per_model, dict) else []:
+            if isinstance(fields, dict):
+                fields.pop("epochs", None)
     return out
 
 

@@ -42,8 +42,10 @@ def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         labels = np.asarray(batch[b"labels"], dtype=np.int64)
     except FileNotFoundError:
         raise GenbenchError(f"{path} is missing; the CIFAR-10 folder is incomplete") from None
-    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-        raise GenbenchError(f"{path} is not a CIFAR-10 batch ({type(exc).__name__}: {exc}); delete it and download again") from None
+    except Exception as exc:  # random bytes make the unpickler raise almost anything (even MemoryError)
+        detail = " ".join(str(exc).split())  # pickle's messages can span lines
+        raise GenbenchError(f"{path} is not a CIFAR-10 batch ({type(exc).__name__}: {detail}); delete it and "
+                            f"download again") from None
     if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
         raise GenbenchError(f"{path}: data {data.shape} and labels {labels.shape} are not a CIFAR-10 batch")
     return data.reshape(-1, 3, 32, 32), labels
