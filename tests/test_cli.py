@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ import yaml
 from PIL import Image
 
 from genbench.cli import main
+from genbench.config import resolve
 
 
 def _fails(capsys, argv, *patterns):
@@ -196,3 +198,11 @@ def test_ctrl_c_saves_a_checkpoint_and_the_same_command_resumes(tmp_path):
                               for d in ("out", "straight"))
     assert resumed.read_text() == uninterrupted.read_text()
     assert len(resumed.read_text().splitlines()) == 301
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parent.parent / "examples").glob("*.yaml")), ids=lambda p: p.name)
+def test_example_study_files_validate(path):
+    from genbench.cli import _study_source
+
+    config = resolve(_study_source(str(path)))
+    assert config.models and config.datasets

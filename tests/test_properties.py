@@ -1,11 +1,8 @@
 """Property-based tests: parsers and config validation on random and truncated input
 give a GenbenchError (one line, exit 2 in the CLI) or a valid result, never another
 exception and never a hang."""
-import gzip
-import io
 import pickle
 import struct
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -15,7 +15,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
-from genbench.analysis.latent import to_model_input, to_unit_range, decode
+from genbench.analysis.latent import decode, to_model_input, to_unit_range
 from genbench.metrics.frechet import frechet_features
 from genbench.report.figures import ood_histogram
 from genbench.report.grid import save_image

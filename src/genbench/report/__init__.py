@@ -121,7 +121,8 @@ def metric_tables(config: StudyConfig, values: dict[tuple[str, str, str], list[f
                 got = values.get((dataset, model, key))
                 cells.append(_fmt_range(list(got.values())) if got else "–")
             cost_rows.append([dataset, model, *cells])
-    tables.append(Table("costs", "mean (min–max) over seeds; seeds trained together share wall time equally", ["dataset", "model", *COSTS.values()], cost_rows))
+    tables.append(Table("costs", "mean (min–max) over seeds; seeds trained together share wall time equally",
+                        ["dataset", "model", *COSTS.values()], cost_rows))
     return tables
 
 
@@ -222,7 +223,7 @@ def _epoch_grids(folder: Path, kind: str) -> list[tuple[int, Path]]:
     return [(int(p.stem.split("_")[1]), p) for p in sorted((folder / kind).glob("epoch_*.png"))]
 
 
-def _image_run_figures(config: StudyConfig, root: Path, dataset: str, firsts: dict[str, Path]) -> list[tuple[str, Path]]:
+def _image_run_figures(root: Path, dataset: str, firsts: dict[str, Path]) -> list[tuple[str, Path]]:
     """Samples over epochs for every model, then each model's reconstructions and
     analysis figures from its first finished seed."""
     out = []
@@ -236,7 +237,9 @@ def _image_run_figures(config: StudyConfig, root: Path, dataset: str, firsts: di
         seed = folder.name.removeprefix("seed")
         recon = _epoch_grids(folder, "recon")
         if recon:
-            out.append((f"{model} (seed {seed}): hold-out images (odd rows) above their reconstructions, epoch {recon[-1][0]}", recon[-1][1]))
+            epoch, png = recon[-1]
+            out.append((f"{model} (seed {seed}): hold-out images (odd rows) above their reconstructions, "
+                        f"epoch {epoch}", png))
         figures = json.loads((folder / "metrics.json").read_text()).get("figures", [])
         out += [(f"{model} (seed {seed}): {RUN_FIGURES.get(name, name)}", folder / name)
                 for name in figures if (folder / name).exists()]
@@ -264,7 +267,7 @@ def make_sections(config: StudyConfig, root: Path) -> list[Section]:
             grids = {m: s[:64] for m, s in samples.items()}
             image_dataset_figure(path, dataset, np.load(root / dataset / "real.npy"), histories, grids, shown)
             figures = [("loss curves (all seeds) and samples", path),
-                       *_image_run_figures(config, root, dataset, firsts)]
+                       *_image_run_figures(root, dataset, firsts)]
         else:
             dataset_figure(path, dataset, load_splits(config, dataset).train, histories, samples, shown)
             figures = [("loss curves (all seeds), samples and KDE heatmaps", path)]
