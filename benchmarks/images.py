@@ -8,7 +8,7 @@ Random images of each model's shape stand in for data: speed does not depend on 
 values. Quality at bf16 is checked separately (``--quality``): a GAN (default ``dcgan``,
 which trains stably in a few epochs; study 002's dcgan28 collapses under its own settings
 in fp32 and bf16 alike) trained on real Fashion-MNIST in fp32 and in bf16 + channels_last
-for the same steps and seed, scored by evaluator FD, precision and recall of 10,000
+for the same steps and seeds, scored by evaluator FD, precision and recall of 10,000
 samples against the test split.
 
 Usage: python benchmarks/images.py [--steps 15] [--device cpu] [--models dcgan28,...]
@@ -103,10 +103,11 @@ def genbench_images_per_s(name: str, data: np.ndarray, steps: int, warmup: int, 
     return steps * BATCH / (time.perf_counter() - start)
 
 
-def quality_check(device: torch.device, epochs: int, model_name: str) -> dict:
-    """``model_name`` on Fashion-MNIST, fp32 vs bf16 autocast + channels_last, same seed and
-    steps: final losses and evaluator FD / precision / recall of 10,000 samples against
-    the test split."""
+def quality_check(device: torch.device, epochs: int, model_name: str, seeds: list[int]) -> dict:
+    """``model_name`` on Fashion-MNIST, fp32 vs bf16 autocast + channels_last, with the
+    DCGAN paper's Adam (2e-4, betas 0.5/0.999), for each seed the same init, batches and
+    steps in both precisions: final losses and evaluator FD / precision / recall of 10,000
+    samples against the test split, per seed and as the mean over seeds."""
     from genbench.data import make_splits
     from genbench.features import extractor_loader
     from genbench.metrics import EvalContext, evaluate
@@ -118,20 +119,26 @@ def quality_check(device: torch.device, epochs: int, model_name: str) -> dict:
                       test_labels=splits.labels["test"], extractors={"evaluator": lambda: evaluator})
     out = {}
     for precision in ("fp32", "bf16"):
-        torch.manual_seed(0)
-        model = build_model(model_name, (1, 28, 28), {})
-        settings = genbench_settings(model_name, epochs=epochs, precision=precision,
-                                     channels_last=precision == "bf16")
-        trainer = make_trainer([model], splits.train, splits.holdout, settings, [0], device)
-        start = time.perf_counter()
-        while trainer.epoch < epochs:
-            trainer.run_epoch()
-        seconds = time.perf_counter() - start
-        trainer.finish()
-        scores = evaluate(["fd", "pr"], sample_run(model, 10000, 0, device), ctx)
-        last = trainer.histories[0][-1]
-        out[precision] = {"train_seconds": round(seconds, 1), "d_loss": round(last["d_loss"], 4),
-                          "g_loss": round(last["g_loss"], 4), **{k: round(v, 4) for k, v in scores.items()}}
+        per_seed = {}
+        for seed in seeds:
+            torch.manual_seed(seed)
+            model = build_model(model_name, (1, 28, 28), {})
+            settings = genbench_settings(model_name, epochs=epochs, precision=precision, betas=(0.5, 0.999),
+                                         channels_last=precision == "bf16")
+            trainer = make_trainer([model], splits.train, splits.holdout, settings, [seed], device)
+            start = time.perf_counter()
+            while trainer.epoch < epochs:
+                trainer.run_epoch()
+            seconds = time.perf_counter() - start
+            trainer.finish()
+            scores = evaluate(["fd", "pr"], sample_run(model, 10000, seed, device), ctx)
+            last = trainer.histories[0][-1]
+            per_seed[seed] = {"train_seconds": round(seconds, 1), "d_loss": round(last["d_loss"], 4),
+                              "g_loss": round(last["g_loss"], 4), **{k: round(v, 4) for k, v in scores.items()}}
+            print(precision, seed, per_seed[seed], flush=True)
+        keys = per_seed[seeds[0]]
+        out[precision] = {"seeds": per_seed,
+                          "mean": {k: round(float(np.mean([r[k] for r in per_seed.values()])), 4) for k in keys}}
     return out
 
 
@@ -144,6 +151,7 @@ def main() -> None:
     parser.add_argument("--quality", action="store_true", help="also train a GAN fp32 vs bf16 on Fashion-MNIST")
     parser.add_argument("--quality-model", default="dcgan")
     parser.add_argument("--quality-epochs", type=int, default=1)
+    parser.add_argument("--quality-seeds", default="0", help="comma-separated seeds, each trained in both precisions")
     parser.add_argument("--out")
     args = parser.parse_args()
     torch.set_flush_denormal(True)
@@ -163,8 +171,10 @@ def main() -> None:
     if device.type == "cuda":
         result["gpu"] = torch.cuda.get_device_name(device)
     if args.quality:
-        result[f"quality_{args.quality_model}_fashion_mnist"] = quality_check(device, args.quality_epochs, args.quality_model)
-        print(result[f"quality_{args.quality_model}_fashion_mnist"])
+        seeds = [int(x) for x in args.quality_seeds.split(",")]
+        quality = quality_check(device, args.quality_epochs, args.quality_model, seeds)
+        result[f"quality_{args.quality_model}_fashion_mnist"] = quality
+        print(quality)
     out = Path(args.out or f"benchmarks/results/images-{device.type}.json")
     write_json(out, result)
     print(f"-> {out}")
