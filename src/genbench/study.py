@@ -244,7 +244,7 @@ def score_run(metrics: list[str], analysis: bool, features: list[str], dataset: 
               samples: np.ndarray, context: EvalContext, folder: Path, runtime: Runtime) -> dict[str, Any]:
     """The run's metrics and, for image runs with ``analysis`` on, its latent and OOD
     analysis (figures into ``folder``, their names under ``figures``)."""
-    desc = None if runtime.quiet else f"scoring {folder.relative_to(folder.parents[2]).as_posix()}"
+    desc = None if runtime.quiet else f"scoring {'/'.join(folder.resolve().parts[-3:])}"  # dataset/model/seed
     scores = evaluate(metrics, samples, context.for_run(model), desc)
     if context.kind == "images" and analysis:
         start = time.perf_counter()
