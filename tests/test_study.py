@@ -203,6 +203,9 @@ def test_image_metrics_fill_metrics_json_with_the_real_data_floor(tmp_path):
     # Three epochs of tiny models are far from the data; real training images are not.
     assert oracle["fd_evaluator"] < 0.5 * min(vae["fd_evaluator"], gan["fd_evaluator"])
     assert oracle["precision_evaluator"] > 0.5 and oracle["classes_covered_evaluator"] == 10
+    for scores in (vae, gan, oracle):  # the class histogram: shares of samples per predicted class
+        shares = [scores[f"class_share{c}_evaluator"] for c in range(10)]
+        assert sum(shares) == pytest.approx(1.0) and "class_share10_evaluator" not in scores
     assert 0 < vae["recon_mse"] < 0.25 and -1 < vae["recon_ssim"] < 1
     md = _read(root / "report.md")
     for table in ("## fd_evaluator", "## recall_evaluator", "## recon_ssim", "## similar_pairs_frac"):
@@ -223,6 +226,9 @@ def test_image_metrics_fill_metrics_json_with_the_real_data_floor(tmp_path):
     for name in ("interpolation", "traversal", "tsne", "ood_hist"):
         assert f"(digits/conv-vae/seed0/{name}.png)" in md
     assert "(digits/dcgan/seed0/ood_latents.png)" in md
+    assert "(figures/digits-classes-evaluator.png)" in md
+    with Image.open(root / "figures" / "digits-classes-evaluator.png") as png:
+        assert png.size[0] > 400
 
 
 def test_a_diverging_run_is_marked_failed_and_the_study_carries_on(tiny_study, tmp_path, capsys):

@@ -120,10 +120,16 @@ def _dc(rf, rp, ff, fp, ctx):
 
 
 def _classes(rf, rp, ff, fp, ctx):
-    if ctx.test_labels is None:
+    """Classes covered, KL to the real label distribution, and the share of samples
+    predicted as each class (the report's class histogram). Only for a classifier of the
+    dataset's own labels: ImageNet classes say nothing about Fashion-MNIST's."""
+    classes = rp.shape[1]
+    if ctx.test_labels is None or classes != int(ctx.test_labels.max()) + 1:
         return {}
-    covered, kl = class_coverage(fp.argmax(1), ctx.test_labels, rp.shape[1])
-    return {"classes_covered": covered, "class_kl": kl}
+    predicted = fp.argmax(1)
+    covered, kl = class_coverage(predicted, ctx.test_labels, classes)
+    shares = np.bincount(predicted, minlength=classes) / len(predicted)
+    return {"classes_covered": covered, "class_kl": kl, **{f"class_share{c}": float(v) for c, v in enumerate(shares)}}
 
 
 def _collapse(samples: np.ndarray, ctx: EvalContext) -> dict[str, float]:

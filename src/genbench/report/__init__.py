@@ -24,7 +24,7 @@ from genbench.errors import GenbenchError
 from genbench.io import write_text
 from genbench.layout import ORACLE, load_splits, run_folder
 from genbench.metrics import result_keys
-from genbench.report.figures import dataset_figure, epochs_figure, image_dataset_figure
+from genbench.report.figures import class_histogram, dataset_figure, epochs_figure, image_dataset_figure
 from genbench.report.stats import mean_ci, verdict
 
 MIN_FIGURE_WIDTH = 400  # px; image grids saved at 1 px per pixel are shown at least this wide
@@ -246,7 +246,31 @@ def _image_run_figures(root: Path, dataset: str, firsts: dict[str, Path]) -> lis
     return out
 
 
-def make_sections(config: StudyConfig, root: Path) -> list[Section]:
+REAL_IMAGES = "real (training images)"
+
+
+def _class_histograms(config: StudyConfig, root: Path, dataset: str,
+                      values: dict[tuple[str, str, str], dict[int, float]]) -> list[tuple[str, Path]]:
+    """Per feature extractor with class shares in the summary: the real images' shares
+    (oracle) beside each model's, averaged over seeds."""
+    out = []
+    for extractor in config.features:
+        shares = {}
+        for model in [ORACLE, *config.models]:
+            per_class = []
+            while (got := values.get((dataset, model, f"class_share{len(per_class)}_{extractor}"))):
+                per_class.append(np.mean(list(got.values())))
+            if per_class:
+                shares[REAL_IMAGES if model == ORACLE else model] = np.array(per_class)
+        if len(shares) > 1:
+            path = root / "figures" / f"{dataset}-classes-{extractor}.png"
+            caption = f"predicted classes ({extractor}), share of images, mean over seeds"
+            class_histogram(path, shares, f"{dataset}: {caption}", REAL_IMAGES)
+            out.append((f"class coverage: {caption}", path))
+    return out
+
+
+def make_sections(config: StudyConfig, root: Path, values: dict[tuple[str, str, str], dict[int, float]]) -> list[Section]:
     sections = []
     seeds = config.seed_list()
     for dataset in config.datasets:
@@ -267,6 +291,7 @@ def make_sections(config: StudyConfig, root: Path) -> list[Section]:
             grids = {m: s[:64] for m, s in samples.items()}
             image_dataset_figure(path, dataset, np.load(root / dataset / "real.npy"), histories, grids, shown)
             figures = [("loss curves (all seeds) and samples", path),
+                       *_class_histograms(config, root, dataset, values),
                        *_image_run_figures(root, dataset, firsts)]
         else:
             dataset_figure(path, dataset, load_splits(config, dataset).train, histories, samples, shown)
@@ -349,7 +374,7 @@ def build_report(root: Path) -> tuple[Path, Path]:
     for extra in (verdict_table(config, values), health_table(config, root)):
         if extra:
             tables.insert(0, extra)
-    sections = make_sections(config, root)
+    sections = make_sections(config, root, values)
     write_text(root / "report.md", _markdown(config, tables, sections, root))
     write_text(root / "report.html", _html(config, tables, sections))
     return root / "report.md", root / "report.html"

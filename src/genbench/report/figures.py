@@ -202,3 +202,23 @@ def ood_histogram(path: Path, inside: np.ndarray, outside: dict[str, np.ndarray]
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     _save(fig, path, dpi=90)
+
+
+def class_histogram(path: Path, shares: dict[str, np.ndarray], title: str, real: str | None) -> None:
+    """Share of images per predicted class, one bar group per class and a bar per source
+    (``real``, the real images' label, in grey): the classes a model drops or
+    over-produces at a glance."""
+    classes = len(next(iter(shares.values())))
+    width = 0.8 / len(shares)
+    colours = iter(f"C{i}" for i in range(len(shares)))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.7 * classes + 2), 3.4))
+    for i, (label, values) in enumerate(shares.items()):
+        ax.bar(np.arange(classes) + (i - (len(shares) - 1) / 2) * width, values, width, label=label,
+               color="0.6" if label == real else next(colours))
+    ax.set_xticks(np.arange(classes))
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("share of images")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, ncol=min(len(shares), 5))
+    ax.grid(axis="y", alpha=0.3)
+    _save(fig, path, dpi=90)
