@@ -69,3 +69,18 @@ def test_evaluate_skips_mode_metrics_without_modes():
     out = evaluate(list(METRICS), data, ctx)
     assert set(out) == {"kde_ll_study", "kde_ll_test", "kde_ll_reverse", "mmd2"}
     assert out["kde_ll_study"] == pytest.approx(out["kde_ll_test"])
+
+
+def test_both_mode_metrics_share_one_mode_coverage_pass(monkeypatch):
+    import genbench.metrics as metrics
+
+    calls = []
+    monkeypatch.setattr(metrics, "mode_coverage", lambda *a, **k: calls.append(1) or mode_coverage(*a, **k))
+    centres = np.array([[0.0, 0.0], [10.0, 0.0]])
+    rng = np.random.default_rng(5)
+    test, samples = rng.normal(size=(100, 2)) * 0.1, rng.normal(size=(100, 2)) * 0.1
+    ctx = EvalContext(train=test, test=test, modes=(centres, 0.1))
+    assert evaluate(["modes_covered", "high_quality_frac"], samples, ctx) == {"modes_covered": 1.0,
+                                                                              "high_quality_frac": 1.0}
+    assert len(calls) == 1
+    assert not [k for k in ctx.cache if k[0] == "modes"]  # forgotten once the samples are scored

@@ -59,9 +59,19 @@ class EvalContext:
             self.cache["arrays", key] = images  # held, so its id cannot be reused meanwhile
         return self.cache[key]
 
+    def mode_stats(self, samples: np.ndarray) -> tuple[int, float]:
+        """(modes covered, high-quality share) of ``samples``, computed once for the two
+        metrics that report them."""
+        key = ("modes", id(samples))
+        if key not in self.cache:
+            self.cache[key] = mode_coverage(samples, *self.modes)
+            self.cache["arrays", key] = samples
+        return self.cache[key]
+
     def forget_samples(self) -> None:
-        """Drop cached features of everything but the test split."""
-        for key in [k for k in self.cache if k[0] == "arrays" and k[1][2] != id(self.test)]:
+        """Drop what was cached for anything but the test split (keys end with the id of
+        the array they describe)."""
+        for key in [k for k in self.cache if k[0] == "arrays" and k[1][-1] != id(self.test)]:
             del self.cache[key], self.cache[key[1]]
 
     def for_run(self, model: torch.nn.Module | None) -> EvalContext:
@@ -173,10 +183,10 @@ METRICS.register("mmd2", MetricSpec(
     lambda g, c: mmd2_unbiased(g, c.test),
     "unbiased squared MMD, RBF kernel with median bandwidth, samples vs test", False))
 METRICS.register("modes_covered", MetricSpec(
-    lambda g, c: None if c.modes is None else mode_coverage(g, *c.modes)[0],
+    lambda g, c: None if c.modes is None else c.mode_stats(g)[0],
     "mixture modes with >= 20 samples within 3 std (mixtures only)", True))
 METRICS.register("high_quality_frac", MetricSpec(
-    lambda g, c: None if c.modes is None else mode_coverage(g, *c.modes)[1],
+    lambda g, c: None if c.modes is None else c.mode_stats(g)[1],
     "share of samples within 3 std of a mode (mixtures only)", True))
 METRICS.register("fd", MetricSpec(_per_extractor(_fd), "Frechet distance of features, samples vs test (FID with "
                                   "inception features)", False, "images",
