@@ -46,6 +46,7 @@ def test_sigkill_at_random_moments_then_the_same_command_finishes_identically(tm
     assert finish.returncode == 0, (kills, finish.stderr)
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     assert _numbers(killed) == _numbers(straight), kills
+    assert not list(killed.rglob(".*.tmp"))  # temp files of killed writes are cleared on restart
     for run in sorted(straight.glob("*/*/seed*")):
         twin = killed / run.relative_to(straight)
         if run.parent.name == "oracle":
@@ -141,3 +142,16 @@ def test_sample_from_a_run_with_a_crafted_model_file_exits_2(tiny_study, tmp_pat
     assert main(["sample", str(run), "-n", "5", "--out", str(tmp_path / "s.npy")]) == 2
     assert "cannot load weights" in capsys.readouterr().err
     assert not marker.exists() and not (tmp_path / "s.npy").exists()
+
+
+def test_temp_files_of_a_killed_write_are_cleared_when_the_study_restarts(tiny_study, tmp_path):
+    from genbench.config import resolve
+    from genbench.runtime import Runtime
+    from genbench.study import run_study
+
+    tiny_study["datasets"] = {"moons": {}}
+    root = run_study(resolve(tiny_study), tmp_path / "s", Runtime(quiet=True))
+    orphan = root / "moons" / "mlp-vae" / "seed0" / ".metrics.json.k1ll3d.tmp"
+    orphan.write_text('{"half": ')
+    run_study(resolve(tiny_study), root, Runtime(quiet=True))
+    assert not orphan.exists() and (orphan.parent / "metrics.json").exists()

@@ -365,6 +365,8 @@ def run_study(config: StudyConfig, root: Path, runtime: Runtime | None = None) -
             for name in config.features:
                 context.extractor(name)  # the evaluator trains here, once per dataset
     ensure_writable_dir(root)
+    for orphan in root.rglob(".*.tmp"):  # left by a process killed mid-write; never read
+        orphan.unlink(missing_ok=True)
     write_yaml(root / "study.yaml", config.model_dump(mode="json"))
     todo = training_groups(config, root)
     # Progress counts seed-epochs (so the ETA is honest across short and long runs) and
