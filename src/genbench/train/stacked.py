@@ -71,7 +71,8 @@ def can_stack(module: nn.Module) -> bool:
     for child in module.modules():
         if type(child) in _SEED_TWINS or isinstance(child, _SEED_SAFE):
             continue
-        if child.__module__.startswith("torch.nn"):
+        # A torch.nn layer, or a subclass of one (say a Conv2d computed another way).
+        if any(c.__module__.startswith("torch.nn") for c in type(child).__mro__ if c is not nn.Module):
             return False
     return True
 
