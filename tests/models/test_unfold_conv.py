@@ -28,6 +28,16 @@ def test_unfold_conv_matches_conv2d_forward_and_backward(shape, k, stride, pad, 
     torch.testing.assert_close(unfold.bias.grad, plain.bias.grad)
 
 
+def test_without_bias_and_refusing_what_it_does_not_compute():
+    plain, unfold = nn.Conv2d(2, 3, 3, bias=False), UnfoldConv2d(2, 3, 3, bias=False)
+    unfold.load_state_dict(plain.state_dict())
+    x = torch.randn(1, 2, 4, 4)
+    torch.testing.assert_close(unfold(x), plain(x))
+    for kwargs in ({"groups": 2}, {"dilation": 2}, {"padding": "same"}, {"padding_mode": "reflect"}):
+        with pytest.raises(ValueError, match="supports groups=1"):
+            UnfoldConv2d(2, 4, 3, **kwargs)
+
+
 def test_dcgan_tf28_uses_it_only_on_its_4x4_map():
     d = build_model("dcgan-tf28", (1, 28, 28), {}).discriminator
     convs = [m for m in d.modules() if isinstance(m, nn.Conv2d)]

@@ -31,13 +31,20 @@ class UnfoldConv2d(nn.Conv2d):
     a GPU the plain convolution runs.
     """
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.groups != 1 or self.dilation != (1, 1) or self.padding_mode != "zeros" or isinstance(self.padding, str):
+            raise ValueError("UnfoldConv2d supports groups=1, dilation=1 and numeric zero padding only")
+
     def forward(self, x: Tensor) -> Tensor:
         if x.device.type != "cpu":
             return super().forward(x)
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
         n, _, h, w = x.shape
         patches = F.unfold(x, (kh, kw), padding=(ph, pw), stride=(sh, sw))  # (N, C*kh*kw, L)
-        out = self.weight.flatten(1) @ patches + self.bias[:, None]
+        out = self.weight.flatten(1) @ patches
+        if self.bias is not None:
+            out = out + self.bias[:, None]
         return out.view(n, -1, (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1)
 
 
