@@ -314,3 +314,31 @@ def test_killed_between_scoring_two_stacked_seeds_resumes_from_the_group_checkpo
     a, b = (tmp_path / d / "/".join(run) for d in ("straight", "killed"))
     assert (a / "model.pt").read_bytes() == (b / "model.pt").read_bytes()
     np.testing.assert_array_equal(np.load(a / "samples.npy"), np.load(b / "samples.npy"))
+
+
+def test_one_diverging_seed_fails_alone_and_its_stacked_neighbours_finish(tiny_study, tmp_path, monkeypatch):
+    import math
+
+    from genbench.errors import TrainingDiverged
+
+    tiny_study["datasets"] = {"moons": {}}
+    original = Trainer.check_finite
+
+    def seed1_blows_up(self, values, step):
+        if 1 in self.seeds and self.epoch == 1:  # second epoch, seed 1 only
+            raise TrainingDiverged("loss", math.nan, self.epoch + 1, step, 1)
+        return original(self, values, step)
+
+    monkeypatch.setattr(Trainer, "check_finite", seed1_blows_up)
+    root = run_study(resolve(tiny_study), tmp_path / "s", QUIET)
+    for model in ("mlp-vae", "mlp-gan"):
+        failed = json.loads((root / "moons" / model / "seed1" / "failed.json").read_text())
+        assert failed["epoch"] == 2 and failed["loss"] == "loss"
+        assert (root / "moons" / model / "seed0" / "metrics.json").exists()
+        with open(root / "moons" / model / "seed0" / "history.csv") as fh:
+            assert len(fh.readlines()) == 4  # seed 0 trained all 3 epochs
+    md = _read(root / "report.md")
+    assert "| moons | mlp-vae | 1 | failed |" in md and "| moons | mlp-vae | 0 | failed |" not in md
+    # Started again, nothing trains: seed 0 is done, seed 1 failed (it would fail again).
+    monkeypatch.setattr(Trainer, "run_epoch", lambda self: pytest.fail(f"seeds {self.seeds} trained again"))
+    run_study(resolve(tiny_study), root, QUIET)

@@ -205,12 +205,20 @@ def train_group(config: StudyConfig, dataset: str, model_name: str, seeds: list[
                     raise KeyboardInterrupt(f"stopped after epoch {epoch} of {dataset}/{model_name}, "
                                             f"checkpoint saved")
     except TrainingDiverged as exc:
-        # Seeds trained together stop together; each is marked failed, naming the one that diverged.
-        for folder, cfg in zip(folders, configs):
-            write_yaml(folder / "config.yaml", cfg)
-            write_json(folder / FAILED, {"error": str(exc), "loss": exc.loss, "value": exc.value, "epoch": exc.epoch,
-                                         "step": exc.step, "diverged_seed": exc.seed})
-        tqdm.write(f"genbench: {dataset}/{model_name} failed: {exc}", file=sys.stderr)
+        # The seed that diverged fails; the seeds trained beside it start again as a group
+        # of their own (deterministic, so a resumed study takes the same path).
+        lost = seeds.index(exc.seed)
+        write_yaml(folders[lost] / "config.yaml", configs[lost])
+        write_json(folders[lost] / FAILED, {"error": str(exc), "loss": exc.loss, "value": exc.value,
+                                            "epoch": exc.epoch, "step": exc.step})
+        tqdm.write(f"genbench: {dataset}/{model_name} seed {exc.seed} failed: {exc}", file=sys.stderr)
+        survivors = [s for s in seeds if s != exc.seed]
+        if set(survivors) & set(pending):
+            if progress:
+                progress.total += settings.epochs * len(survivors)
+                progress.refresh()
+            train_group(config, dataset, model_name, survivors, root, runtime, progress,
+                        [s for s in pending if s in survivors])
         return
     finally:
         if logs:
