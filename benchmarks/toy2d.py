@@ -82,7 +82,7 @@ def summarise(values: dict, dataset: str, model: str, metric: str) -> dict | Non
     got = values.get((dataset, model, metric))
     if not got:
         return None
-    mean, half = mean_ci(got)
+    mean, half = mean_ci(list(got.values()))  # read_summary gives seed -> value
     return {"mean": mean, "ci95": half, "n": len(got)}
 
 
@@ -152,7 +152,7 @@ def main() -> int:
                                "met": entry["metrics"]["kde_ll_study"]["mean"] >= published})
             # The oracle's unbiased MMD^2 is centred on 0 (it can be negative), so "within 2x
             # of the oracle" is read against its noise floor: the mean |MMD^2| over seeds.
-            floor = float(np.mean(np.abs(values[dataset, "oracle", "mmd2"])))
+            floor = float(np.mean(np.abs(list(values[dataset, "oracle", "mmd2"].values()))))
             entry["metrics"]["mmd2_oracle_noise_floor"] = floor
             bound = 2 * floor
             checks.append({"target": f"{dataset}/{model} mmd2 <= 2x oracle noise floor",
