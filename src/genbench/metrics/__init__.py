@@ -50,27 +50,27 @@ class EvalContext:
             self.cache["extractor", name] = self.extractors[name]()
         return self.cache["extractor", name]
 
+    def _per_array(self, key: tuple, array: np.ndarray, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per array: cached under ``(*key, id(array))`` with the array
+        held beside it, so its id cannot be reused until :meth:`forget_samples`."""
+        key = (*key, id(array))
+        if key not in self.cache:
+            self.cache[key] = compute()
+            self.cache["arrays", key] = array
+        return self.cache[key]
+
     def features(self, name: str, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(features, class probabilities) of ``images``, computed once: the test split's
         for the context's life, others until :meth:`forget_samples`."""
-        key = ("features", name, id(images))
-        if key not in self.cache:
-            self.cache[key] = self.extractor(name).features_and_probs(images)
-            self.cache["arrays", key] = images  # held, so its id cannot be reused meanwhile
-        return self.cache[key]
+        return self._per_array(("features", name), images, lambda: self.extractor(name).features_and_probs(images))
 
     def mode_stats(self, samples: np.ndarray) -> tuple[int, float]:
         """(modes covered, high-quality share) of ``samples``, computed once for the two
         metrics that report them."""
-        key = ("modes", id(samples))
-        if key not in self.cache:
-            self.cache[key] = mode_coverage(samples, *self.modes)
-            self.cache["arrays", key] = samples
-        return self.cache[key]
+        return self._per_array(("modes",), samples, lambda: mode_coverage(samples, *self.modes))
 
     def forget_samples(self) -> None:
-        """Drop what was cached for anything but the test split (keys end with the id of
-        the array they describe)."""
+        """Drop what :meth:`_per_array` cached for anything but the test split."""
         for key in [k for k in self.cache if k[0] == "arrays" and k[1][-1] != id(self.test)]:
             del self.cache[key], self.cache[key[1]]
 
