@@ -44,14 +44,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except OSError as exc:
+    except BaseException as exc:
         if tmp:
             Path(tmp).unlink(missing_ok=True)
-        raise GenbenchError(f"cannot write {path} ({exc.strerror or exc}); earlier results are untouched: free some "
-                            f"space or pass a writable --out, then run the same command again") from None
-    except BaseException:
-        if tmp:
-            Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise GenbenchError(f"cannot write {path} ({exc.strerror or exc}); earlier results are untouched: free "
+                                f"some space or pass a writable --out, then run the same command again") from None
         raise
 
 
