@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import csv
 import html
+import io
 import json
 from collections import defaultdict
 from dataclasses import dataclass
@@ -223,10 +224,11 @@ def _epoch_grids(folder: Path, kind: str) -> list[tuple[int, Path]]:
     return [(int(p.stem.split("_")[1]), p) for p in sorted((folder / kind).glob("epoch_*.png"))]
 
 
-def _image_run_figures(root: Path, dataset: str, firsts: dict[str, Path]) -> list[tuple[str, Path]]:
+def _image_run_figures(root: Path, dataset: str, shown: dict[str, int]) -> list[tuple[str, Path]]:
     """Samples over epochs for every model, then each model's reconstructions and
-    analysis figures from its first finished seed."""
+    analysis figures from the seed ``shown`` for it (its first finished one)."""
     out = []
+    firsts = {m: run_folder(root, dataset, m, seed) for m, seed in shown.items()}
     grids = {m: _epoch_grids(f, "samples") for m, f in firsts.items()}
     grids = {m: g for m, g in grids.items() if g}
     if any(len(g) > 1 for g in grids.values()):  # one grid each: the dataset figure shows it already
@@ -234,7 +236,7 @@ def _image_run_figures(root: Path, dataset: str, firsts: dict[str, Path]) -> lis
         epochs_figure(path, grids)
         out.append(("samples over epochs", path))
     for model, folder in firsts.items():
-        seed = folder.name.removeprefix("seed")
+        seed = shown[model]
         recon = _epoch_grids(folder, "recon")
         if recon:
             epoch, png = recon[-1]
@@ -274,25 +276,23 @@ def make_sections(config: StudyConfig, root: Path, values: dict[tuple[str, str, 
     sections = []
     seeds = config.seed_list()
     for dataset in config.datasets:
-        histories, samples, firsts = {}, {}, {}
+        histories, samples, shown = {}, {}, {}  # shown: model -> the seed whose samples are shown
         for model in config.models:
-            folders = [run_folder(root, dataset, model, s) for s in seeds]
-            folders = [f for f in folders if (f / "metrics.json").exists()]
-            if not folders:
+            done = [s for s in seeds if (run_folder(root, dataset, model, s) / "metrics.json").exists()]
+            if not done:
                 continue
-            histories[model] = [_read_history(f / "history.csv") for f in folders]
-            samples[model] = np.load(folders[0] / "samples.npy")
-            firsts[model] = folders[0]
+            histories[model] = [_read_history(run_folder(root, dataset, model, s) / "history.csv") for s in done]
+            samples[model] = np.load(run_folder(root, dataset, model, done[0]) / "samples.npy")
+            shown[model] = done[0]
         if not samples:
             continue
         path = root / "figures" / f"{dataset}.png"
-        shown = {m: int(f.name.removeprefix("seed")) for m, f in firsts.items()}
         if DATASETS.get(dataset).kind == "images":
             grids = {m: s[:64] for m, s in samples.items()}
             image_dataset_figure(path, dataset, np.load(root / dataset / "real.npy"), histories, grids, shown)
             figures = [("loss curves (all seeds) and samples", path),
                        *_class_histograms(config, root, dataset, values),
-                       *_image_run_figures(root, dataset, firsts)]
+                       *_image_run_figures(root, dataset, shown)]
         else:
             dataset_figure(path, dataset, load_splits(config, dataset).train, histories, samples, shown)
             figures = [("loss curves (all seeds), samples and KDE heatmaps", path)]
@@ -351,8 +351,9 @@ def _html(config: StudyConfig, tables: list[Table], sections: list[Section]) -> 
     for section in sections:
         parts.append(f"<h2>{esc(section.title)}</h2>")
         for caption, path in section.figures:
-            data = base64.b64encode(path.read_bytes()).decode()
-            with Image.open(path) as png:
+            raw = path.read_bytes()
+            data = base64.b64encode(raw).decode()
+            with Image.open(io.BytesIO(raw)) as png:
                 width = png.size[0] * max(1, MIN_FIGURE_WIDTH // png.size[0])  # raw pixel grids, enlarged
             parts.append(f"<figure><img alt='{esc(caption)}' width='{width}' src='data:image/png;base64,{data}'>"
                          f"<figcaption>{esc(caption)}</figcaption></figure>")

@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from PIL import Image
 from scipy.stats import gaussian_kde
 
 from genbench.io import atomic_write_bytes
@@ -169,8 +170,6 @@ def scatter_classes(path: Path, points: np.ndarray, labels: np.ndarray | None, t
 def epochs_figure(path: Path, grids: dict[str, list[tuple[int, Path]]], max_columns: int = 6) -> None:
     """Samples over epochs: a row per model, its saved grids (epoch, png) left to right,
     thinned evenly to ``max_columns`` that always keep the last epoch."""
-    from PIL import Image
-
     columns = min(max_columns, max(len(g) for g in grids.values()))
     fig, axes = plt.subplots(len(grids), columns, figsize=(2.2 * columns, 2.4 * len(grids)), squeeze=False)
     for row, (model, epochs) in enumerate(grids.items()):
