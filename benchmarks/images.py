@@ -115,12 +115,12 @@ def quality_check(device: torch.device, epochs: int, model_name: str, seeds: lis
     steps in both precisions: final losses and evaluator FD / precision / recall of 10,000
     samples against the test split, per seed and as the mean over seeds."""
     from genbench.data import make_splits
-    from genbench.features import extractor_loader
+    from genbench.features import FeatureRequest, extractor_loader
     from genbench.metrics import EvalContext, evaluate
-    from genbench.study import sample_run
+    from genbench.scoring import sample_run
 
     splits = make_splits("fashion-mnist", {}, "study", None, 2000, None, 0)
-    evaluator = extractor_loader("evaluator", "fashion-mnist", {}, None)()
+    evaluator = extractor_loader("evaluator", FeatureRequest("fashion-mnist", {}))()
     ctx = EvalContext(train=splits.train, test=splits.test, modes=None, kind="images",
                       test_labels=splits.labels["test"], extractors={"evaluator": lambda: evaluator})
     out = {}

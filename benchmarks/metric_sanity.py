@@ -19,7 +19,7 @@ import torch
 from scipy.ndimage import gaussian_filter
 
 from genbench.data import make_splits
-from genbench.features import extractor_loader
+from genbench.features import FeatureRequest, extractor_loader
 from genbench.io import write_json
 from genbench.metrics import EvalContext, evaluate
 
@@ -55,7 +55,7 @@ def main() -> None:
     torch.set_flush_denormal(True)
     splits = make_splits("fashion-mnist", {}, "genbench", None, None, None, 0)
     start = time.perf_counter()
-    evaluator = extractor_loader("evaluator", "fashion-mnist", {}, None)()
+    evaluator = extractor_loader("evaluator", FeatureRequest("fashion-mnist", {}))()
     evaluator_seconds = time.perf_counter() - start
     ctx = EvalContext(train=splits.train, test=splits.test, modes=None, kind="images",
                       test_labels=splits.labels["test"], extractors={"evaluator": lambda: evaluator})

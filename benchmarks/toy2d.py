@@ -32,7 +32,8 @@ from genbench.models import build_model
 from genbench.report import read_summary
 from genbench.report.stats import mean_ci
 from genbench.runtime import Runtime
-from genbench.study import eval_context, run_study, sample_run
+from genbench.scoring import eval_context, sample_run
+from genbench.study import run_study
 from genbench.train.gan import d_loss, g_loss
 from genbench.train.loop import steps_per_epoch
 from genbench.train.vae import vae_loss

@@ -178,7 +178,11 @@ def test_ctrl_c_saves_a_checkpoint_and_the_same_command_resumes(tmp_path):
     path.write_text(yaml.safe_dump(study))
     cmd = [sys.executable, "-m", "genbench", "run", str(path), "--quiet", "--out", str(tmp_path / "out")]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
-    time.sleep(5)  # imports, data, a few epochs
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "out" / "study.yaml").exists():  # written just before training starts
+        assert proc.poll() is None and time.monotonic() < deadline, "the study never started"
+        time.sleep(0.1)
+    time.sleep(2)  # a few epochs
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
@@ -202,7 +206,7 @@ def test_ctrl_c_saves_a_checkpoint_and_the_same_command_resumes(tmp_path):
 
 @pytest.mark.parametrize("path", sorted((Path(__file__).parent.parent / "examples").glob("*.yaml")), ids=lambda p: p.name)
 def test_example_study_files_validate(path):
-    from genbench.cli import _study_source
+    from genbench.config import study_source
 
-    config = resolve(_study_source(str(path)))
+    config = resolve(study_source(str(path)))
     assert config.models and config.datasets

@@ -10,8 +10,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from genbench.cli import _study_source
-from genbench.config import apply_sets, resolve, set_all_epochs
+from genbench.config import apply_overrides, parse_sets, resolve, set_all_epochs, study_source
 from genbench.data.cifar import read_batch
 from genbench.data.idx import parse_idx, read_idx
 from genbench.errors import GenbenchError
@@ -118,7 +117,7 @@ ASSIGNMENTS = st.text(max_size=20) | st.builds(lambda k, v: f"{k}={v}", st.sampl
 @given(st.lists(ASSIGNMENTS, max_size=4), st.integers(1, 5))
 def test_random_set_assignments_and_epochs(assignments, epochs):
     try:
-        resolve(apply_sets(set_all_epochs(VALID, epochs), assignments))
+        resolve(apply_overrides(set_all_epochs(VALID, epochs), parse_sets(assignments)))
     except GenbenchError as exc:
         assert "\n" not in str(exc)
 
@@ -130,7 +129,7 @@ def test_random_study_files(tmp_path, text):
     path = tmp_path / "study.yaml"
     path.write_text(text)
     try:
-        raw = _study_source(str(path))
+        raw = study_source(str(path))
         resolve(set_all_epochs(raw, 2))
     except GenbenchError as exc:
         assert "\n" not in str(exc)

@@ -289,7 +289,7 @@ def test_tensorboard_missing_is_named_before_any_training(tmp_path, monkeypatch)
 
 
 def test_killed_between_scoring_two_stacked_seeds_resumes_from_the_group_checkpoint(tiny_study, tmp_path, monkeypatch):
-    import genbench.study as study
+    import genbench.runner as study
 
     tiny_study["datasets"] = {"moons": {}}
     config = resolve(tiny_study)

@@ -1,4 +1,5 @@
-"""Command line: parse, call the API, print. Every user error exits 2 with one line."""
+"""Command line: parse, call the Python API (``genbench.api``), print. Every user error
+exits 2 with one line."""
 from __future__ import annotations
 
 import argparse
@@ -6,18 +7,12 @@ import sys
 from pathlib import Path
 
 import torch
-import yaml
 
-from genbench import __version__
-from genbench.config import (
-    apply_sets,
-    load_preset,
-    preset_names,
-    resolve,
-    set_all_epochs,
-    with_base,
-)
+from genbench import __version__, api
+from genbench.config import parse_sets
 from genbench.errors import GenbenchError
+from genbench.plugins import activate
+from genbench.runtime import Runtime
 
 
 def _positive_int(text: str) -> int:
@@ -30,132 +25,129 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _study_source(name: str) -> dict:
-    """A shipped preset by name, or a YAML file of the same shape."""
-    path = Path(name)
-    if path.suffix in (".yaml", ".yml"):
-        try:
-            raw = yaml.safe_load(path.read_text())
-        except OSError as exc:
-            raise GenbenchError(f"cannot read study file {path}: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            raise GenbenchError(f"study file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
-        if not isinstance(raw, dict):
-            raise GenbenchError(f"study file {path} must hold a mapping of study settings")
-        return with_base(raw)
-    return load_preset(name)
+def _runtime(args: argparse.Namespace) -> Runtime:
+    return api.make_runtime(args.device, getattr(args, "data_dir", None), getattr(args, "resume", True), args.quiet,
+                            getattr(args, "inception_weights", None), getattr(args, "tensorboard", False))
 
 
-def _overrides(raw: dict, args: argparse.Namespace) -> dict:
-    if args.epochs:
-        raw = set_all_epochs(raw, args.epochs)
-    return apply_sets(raw, args.set or [])
-
-
-def _run(raw: dict, args: argparse.Namespace) -> Path:
-    """Apply --epochs/--set, validate, and run the study into --out (default runs/<name>)."""
-    from genbench.runtime import Runtime, resolve_device
-    from genbench.study import run_study
-
-    config = resolve(_overrides(raw, args))
-    out = Path(args.out) if args.out else Path("runs") / config.name
-    data_dir = Path(args.data_dir) if args.data_dir else None
-    weights = Path(args.inception_weights) if args.inception_weights else None
-    runtime = Runtime(resolve_device(args.device), data_dir, args.resume, args.quiet, weights, args.tensorboard)
-    run_study(config, out, runtime)
-    return out
+def _names(text: str | None) -> list[str] | None:
+    return [n.strip() for n in text.split(",") if n.strip()] if text else None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    raw = _study_source(args.study)
-    if args.seeds:
-        raw["seeds"] = args.seeds
-    print(f"report: {_run(raw, args) / 'report.html'}")
+    result = api.run_study(args.study, args.out, overrides=parse_sets(args.set or []), seeds=args.seeds,
+                           epochs=args.epochs, plugins=args.plugin or [], runtime=_runtime(args))
+    print(f"report: {result.report_html}")
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from genbench.data import DATASETS
-    from genbench.layout import run_folder
-    from genbench.models import MODELS
-
-    DATASETS.get(args.dataset)
-    MODELS.get(args.model)
-    raw = _study_source(args.preset)
-    if args.model not in raw.get("models", {}) and not args.epochs:
-        having = [p for p in preset_names() if args.model in load_preset(p).get("models", {})]
-        raise GenbenchError(f"study {args.preset!r} has no settings for model {args.model!r}; pass --epochs N, "
-                            f"or --preset with one that has ({', '.join(having) or 'none'})")
-    model_entry = raw.get("models", {}).get(args.model, {"train": {}})
-    overrides = raw.get("train_overrides", {}).get(args.dataset, {})
-    raw.update(
-        name=f"train-{args.dataset}-{args.model}",
-        seeds=1,
-        first_seed=args.seed,
-        datasets={args.dataset: raw.get("datasets", {}).get(args.dataset) or {}},
-        models={args.model: model_entry},
-        train_overrides={args.dataset: {args.model: overrides[args.model]}} if args.model in overrides else {},
-    )
-    out = _run(raw, args)
-    print(f"run: {run_folder(out, args.dataset, args.model, args.seed)}")
+    result = api.train(args.dataset, args.model, seed=args.seed, preset=args.preset, epochs=args.epochs,
+                       overrides=parse_sets(args.set or []), out=args.out, plugins=args.plugin or [],
+                       runtime=_runtime(args))
+    print(f"run: {result.folder}")
     return 0
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from genbench.sampling import sample_from_run
+    from genbench.io import save_npy
+    from genbench.report.grid import save_image
 
     out = Path(args.out)
     if out.suffix not in (".npy", ".png"):
         raise GenbenchError(f"--out must name a .npy file (or .png, a grid, for image models), got {out}")
-    sample_from_run(Path(args.run_dir), args.n, out, args.seed)
+    samples = api.sample(args.run_dir, args.n, seed=args.seed, allow_changed_plugin=args.allow_changed_plugin)
+    if out.suffix == ".png":
+        if samples.dtype != "uint8":
+            raise GenbenchError(f"{args.run_dir} is a 2D model; write its samples to a .npy file")
+        save_image(out, samples, value_range=(0, 255))
+    else:
+        save_npy(out, samples)
     print(f"{args.n} samples -> {out}")
     return 0
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    from genbench.runtime import Runtime, resolve_device
-    from genbench.study import evaluate_run
-
-    runtime = Runtime(resolve_device(args.device), Path(args.data_dir) if args.data_dir else None,
-                      quiet=args.quiet, inception_weights=Path(args.inception_weights) if args.inception_weights else None)
-    metrics = args.metrics.split(",") if args.metrics else None
-    features = args.features.split(",") if args.features else None
-    scores = evaluate_run(Path(args.run_dir), runtime, metrics, features, analysis=not args.no_analysis)
+def _print_scores(scores: dict) -> None:
     for key, value in scores.items():
         print(f"{key:32s} {value:.6g}" if isinstance(value, float) else f"{key:32s} {value}")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    scores = api.evaluate(args.run_dir, metrics=_names(args.metrics), features=_names(args.features),
+                          analysis=not args.no_analysis, runtime=_runtime(args),
+                          allow_changed_plugin=args.allow_changed_plugin)
+    _print_scores(scores)
     print(f"-> {Path(args.run_dir) / 'metrics.json'}")
     return 0
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    from genbench.report import build_report
+def cmd_evaluate_samples(args: argparse.Namespace) -> int:
+    overrides = parse_sets(args.set or [])
+    params = {k.split(".", 1)[1]: v for k, v in overrides.items() if k.startswith("dataset.")}
+    data = {k.split(".", 1)[1]: v for k, v in overrides.items() if k.startswith("data.")}
+    unknown = [k for k in overrides if not k.startswith(("dataset.", "data."))]
+    if unknown:
+        raise GenbenchError(f"--set {unknown[0]}: evaluate-samples takes dataset.<param>=... and data.<field>=... only")
+    score = api.evaluate(args.source, dataset=args.dataset, metrics=_names(args.metrics),
+                         features=_names(args.features), dataset_params=params, data=data,
+                         value_range=args.value_range, runtime=_runtime(args), out=args.out)
+    print(f"{score.n} samples of {score.dataset}, beside as many real images (the real-data floor):")
+    print(f"{'metric':32s} {'samples':>12s} {'real data':>12s}")
+    for key, value in score.metrics.items():
+        print(f"{key:32s} {value:12.6g} {score.floor.get(key, float('nan')):12.6g}")
+    if args.out:
+        print(f"-> {Path(args.out) / 'metrics.json'}")
+    return 0
 
-    md, page = build_report(Path(args.study_dir))
+
+def cmd_report(args: argparse.Namespace) -> int:
+    md, page = api.report(args.study_dir, allow_changed_plugin=args.allow_changed_plugin)
     print(f"report: {page}\n        {md}")
     return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from genbench.config import load_preset, preset_names
     from genbench.data import DATASETS
+    from genbench.executors import EXECUTORS
+    from genbench.features import FEATURES
     from genbench.metrics import METRICS
     from genbench.models import MODELS, build_model, count_parameters
+    from genbench.train import TRAINERS
+
+    def origin(registry, name: str) -> str:
+        source = registry.provider(name)
+        return f"  [plugin {source}]" if source else ""
 
     what = args.what
     if what in ("all", "datasets"):
         print("datasets:")
         for name, spec in DATASETS.items():
             shape = "x".join(map(str, spec.shape()))
-            print(f"  {name:18s} {spec.kind:6s} {shape:8s} {spec.description}")
+            print(f"  {name:18s} {spec.kind:6s} {shape:8s} {spec.description}{origin(DATASETS, name)}")
     if what in ("all", "models"):
         print("models (parameters at their defaults on data of the shape shown):")
         for name, spec in MODELS.items():
-            model = build_model(name, spec.example_shape, {})
-            shape = "x".join(map(str, spec.example_shape))
-            print(f"  {name:18s} {spec.family:4s} {shape:8s} {count_parameters(model):>11,d}  {spec.description}")
+            if spec.example_shape is None:
+                shape, count = "-", "-"
+            else:
+                shape = "x".join(map(str, spec.example_shape))
+                count = f"{count_parameters(build_model(name, spec.example_shape, {})):,d}"
+            print(f"  {name:18s} {spec.family:9s} {shape:8s} {count:>11s}  {spec.description}{origin(MODELS, name)}")
     if what in ("all", "metrics"):
         print("metrics:")
         for name, spec in METRICS.items():
-            print(f"  {name:18s} {spec.description}")
+            print(f"  {name:18s} {spec.description}{origin(METRICS, name)}")
+    if what in ("all", "features"):
+        print("feature extractors:")
+        for name, spec in FEATURES.items():
+            print(f"  {name:18s} {spec.description}{origin(FEATURES, name)}")
+    if what in ("all", "trainers"):
+        print("trainers:")
+        for name, cls in TRAINERS.items():
+            print(f"  {name:18s} {cls.__name__}{origin(TRAINERS, name)}")
+    if what in ("all", "executors"):
+        print("executors: " + ", ".join(EXECUTORS))
     if what in ("all", "studies"):
         print("studies:")
         for name in preset_names():
@@ -163,25 +155,40 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+LIST_CHOICES = ["all", "datasets", "models", "metrics", "features", "trainers", "executors", "studies"]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="genbench", description="Train, evaluate and compare generative models.")
     parser.add_argument("--version", action="version", version=f"genbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    def plugins(p: argparse.ArgumentParser, changed: bool = True) -> None:
+        p.add_argument("--plugin", action="append", metavar="PATH_OR_MODULE",
+                       help="load a plugin (a .py file or a module) that registers models, datasets, metrics, "
+                            "features or trainers (repeatable)")
+        if changed:
+            p.add_argument("--allow-changed-plugin", action="store_true",
+                           help="go on when a plugin a run was made with has changed since")
+
+    def machine(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--quiet", action="store_true", help="no progress bars")
+        p.add_argument("--device", default="auto", help="auto (default: CUDA if available), cpu or cuda")
+        p.add_argument("--data-dir", help="folder holding the dataset files (looked at first; image-folder and "
+                                          "celeba64 read their images from here)")
+        p.add_argument("--inception-weights", help="local InceptionV3 weights file for the inception features")
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--out", help="output folder (default: runs/<name>)")
         p.add_argument("--epochs", type=_positive_int, help="train every model this many epochs")
         p.add_argument("--set", action="append", metavar="KEY=VALUE",
                        help="override a config value, e.g. models.mlp-vae.train.lr=2e-3 (repeatable)")
-        p.add_argument("--quiet", action="store_true", help="no progress bars")
-        p.add_argument("--device", default="auto", help="auto (default: CUDA if available), cpu or cuda")
-        p.add_argument("--data-dir", help="folder holding the dataset files (looked at first; image-folder and "
-                                          "celeba64 read their images from here)")
-        p.add_argument("--inception-weights", help="local InceptionV3 weights file for the inception features")
+        machine(p)
         p.add_argument("--tensorboard", action="store_true",
                        help="also log losses and sample grids per run to <run>/tensorboard (needs tensorboard)")
         p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                        help="continue unfinished runs from their last checkpoint (default); --no-resume starts them over")
+        plugins(p, changed=False)
 
     run = sub.add_parser("run", help="run a whole study (default: toy2d)")
     run.add_argument("study", nargs="?", default="toy2d", help="a study name (see `genbench list studies`) or a YAML file")
@@ -200,27 +207,43 @@ def build_parser() -> argparse.ArgumentParser:
     sample = sub.add_parser("sample", help="draw samples from a trained run")
     sample.add_argument("run_dir")
     sample.add_argument("-n", type=_positive_int, required=True, help="number of samples")
-    sample.add_argument("--out", required=True, help="output .npy file")
-    sample.add_argument("--seed", type=int, default=0, help="seed of the latent draws")
+    sample.add_argument("--out", required=True, help="output .npy file (or .png grid for image models)")
+    sample.add_argument("--seed", type=int, default=0, help="seed of the noise draws")
+    plugins(sample)
     sample.set_defaults(func=cmd_sample)
 
     evaluate = sub.add_parser("evaluate", help="recompute a finished run's metrics and analysis")
     evaluate.add_argument("run_dir")
     evaluate.add_argument("--metrics", help="comma-separated metric names (default: the run's own)")
     evaluate.add_argument("--features", help="comma-separated feature extractors: evaluator (default), inception")
-    evaluate.add_argument("--inception-weights", help="local InceptionV3 weights file for --features inception")
-    evaluate.add_argument("--data-dir", help="folder holding the dataset files")
-    evaluate.add_argument("--device", default="auto", help="auto, cpu or cuda")
     evaluate.add_argument("--no-analysis", action="store_true", help="metrics only: no latent/OOD figures")
-    evaluate.add_argument("--quiet", action="store_true", help="no progress bars")
+    machine(evaluate)
+    plugins(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
+
+    samples = sub.add_parser("evaluate-samples", help="score samples from any generator against a dataset")
+    samples.add_argument("source", help="an .npy/.npz array (uint8, or floats in [0,1] or [-1,1]; NCHW or NHWC) "
+                                        "or a folder of PNG/JPEG files")
+    samples.add_argument("--dataset", required=True, help="the dataset the samples imitate")
+    samples.add_argument("--metrics", help="comma-separated metric names (default: every metric for the dataset)")
+    samples.add_argument("--features", help="comma-separated feature extractors (default: evaluator)")
+    samples.add_argument("--value-range", choices=["0,1", "-1,1", "0,255"],
+                         help="how to read float samples when their values cannot tell")
+    samples.add_argument("--set", action="append", metavar="KEY=VALUE",
+                         help="dataset.<param>=... or data.<field>=... (e.g. data.n_test=5000)")
+    samples.add_argument("--out", help="folder to write metrics.json into (the scores and the real-data floor)")
+    machine(samples)
+    plugins(samples, changed=False)
+    samples.set_defaults(func=cmd_evaluate_samples)
 
     report = sub.add_parser("report", help="rebuild a study's report from its folder")
     report.add_argument("study_dir")
+    plugins(report)
     report.set_defaults(func=cmd_report)
 
-    lst = sub.add_parser("list", help="show datasets, models, metrics and studies")
-    lst.add_argument("what", nargs="?", default="all", choices=["all", "datasets", "models", "metrics", "studies"])
+    lst = sub.add_parser("list", help="show what is registered: datasets, models, metrics, ...")
+    lst.add_argument("what", nargs="?", default="all", choices=LIST_CHOICES)
+    plugins(lst, changed=False)
     lst.set_defaults(func=cmd_list)
     return parser
 
@@ -229,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     torch.set_flush_denormal(True)  # tiny MLPs slow ~40% on denormals on this class of CPU
     try:
+        activate(args.plugin or [])
         return args.func(args)
     except GenbenchError as exc:
         print(f"genbench: error: {exc}", file=sys.stderr)

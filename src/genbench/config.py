@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 from importlib import resources
+from pathlib import Path
 from typing import Any, Literal
 
 import yaml
@@ -19,13 +20,15 @@ from pydantic import (
     PositiveFloat,
     PositiveInt,
     ValidationError,
+    field_validator,
 )
 
 from genbench.data import check_dataset_params, check_params
 from genbench.errors import GenbenchError
-from genbench.features import EXTRACTORS
+from genbench.features import FEATURES
 from genbench.metrics import METRICS
 from genbench.models import MODELS
+from genbench.plugins import activate, resolve_source
 
 
 class _Strict(BaseModel):
@@ -65,6 +68,19 @@ class DataSettings(_Strict):
     data_seed: int = 54301
 
 
+class ExternalSamples(_Strict):
+    """Samples made elsewhere, scored beside the study's models: one "seed" per source (an
+    .npy/.npz array or a folder of PNG/JPEG files)."""
+
+    dataset: str | None = Field(None, description="the dataset they imitate; default: the study's only dataset")
+    sources: list[str] = Field(min_length=1)
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
 class StudyConfig(_Strict):
     name: str
     description: str = ""
@@ -84,6 +100,28 @@ class StudyConfig(_Strict):
     # metric -> dataset -> model -> the study's published number.
     published: dict[str, dict[str, dict[str, float]]] = {}
     published_source: str = Field("", description="where the published numbers come from and how they were measured")
+    plugins: list[str] = Field([], description="plugin .py files (absolute, or relative to the study file) or modules")
+    # name -> samples from elsewhere, as a source, a list of sources, or {dataset, sources}.
+    external: dict[str, ExternalSamples] = {}
+
+    @field_validator("external", mode="before")
+    @classmethod
+    def _external_shorthand(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        return {k: {"sources": v} if isinstance(v, (str, list)) else v for k, v in value.items()}
+
+    def external_dataset(self, name: str) -> str:
+        """The dataset external samples ``name`` belong to."""
+        return self.external[name].dataset or next(iter(self.datasets))
+
+    def entries(self, dataset: str) -> list[str]:
+        """Everything scored on ``dataset`` beside the oracle: the models, then external samples."""
+        return [*self.models, *(n for n in self.external if self.external_dataset(n) == dataset)]
+
+    def seeds_of(self, name: str) -> list[int]:
+        """The seeds of a model, or the sources (numbered from 0) of external samples."""
+        return list(range(len(self.external[name].sources))) if name in self.external else self.seed_list()
 
     def seed_list(self) -> list[int]:
         return list(range(self.first_seed, self.first_seed + self.seeds))
@@ -92,10 +130,10 @@ class StudyConfig(_Strict):
         """The model's settings with this dataset's overrides applied (and validated)."""
         base = self.models[model].train
         override = self.train_overrides.get(dataset, {}).get(model, {})
-        return _validate(TrainSettings, {**base.model_dump(), **override}, f"train_overrides.{dataset}.{model}")
+        return validate_as(TrainSettings, {**base.model_dump(), **override}, f"train_overrides.{dataset}.{model}")
 
 
-def _validate(cls: type[BaseModel], raw: Any, where: str = "") -> Any:
+def validate_as(cls: type[BaseModel], raw: Any, where: str = "") -> Any:
     try:
         return cls.model_validate(raw)
     except ValidationError as exc:
@@ -140,18 +178,62 @@ def with_base(raw: dict[str, Any]) -> dict[str, Any]:
     return {**load_preset(base), **raw}
 
 
-def apply_sets(raw: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
-    """Apply ``key.sub=value`` assignments; values are parsed as YAML (``3``, ``1e-3``,
-    ``[0.5, 0.9]``, ``cosine``). Keys are checked when the result is validated."""
-    out = copy.deepcopy(raw)
+def study_source(study: str | Path) -> dict[str, Any]:
+    """The raw mapping of a shipped preset by name, or of a YAML study file of the same
+    shape; a file's relative plugin and external-sample paths are made absolute against
+    the file's folder."""
+    path = Path(study)
+    if path.suffix not in (".yaml", ".yml"):
+        return load_preset(str(study))
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise GenbenchError(f"cannot read study file {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise GenbenchError(f"study file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(raw, dict):
+        raise GenbenchError(f"study file {path} must hold a mapping of study settings")
+    base = path.resolve().parent
+    if isinstance(raw.get("plugins"), list):
+        raw["plugins"] = [resolve_source(p, base) if isinstance(p, str) else p for p in raw["plugins"]]
+    if isinstance(raw.get("external"), dict):
+        raw["external"] = {k: _absolute_sources(v, base) for k, v in raw["external"].items()}
+    return with_base(raw)
+
+
+def _absolute_sources(entry: Any, base: Path) -> Any:
+    """External sources relative to ``base``, in any of the entry's shapes."""
+    if isinstance(entry, str):
+        return str((base / Path(entry).expanduser()).resolve())
+    if isinstance(entry, list):
+        return [_absolute_sources(e, base) if isinstance(e, str) else e for e in entry]
+    if isinstance(entry, dict) and "sources" in entry:
+        return {**entry, "sources": _absolute_sources(entry["sources"], base)}
+    return entry
+
+
+def parse_sets(assignments: list[str]) -> dict[str, Any]:
+    """``--set key.sub=value`` assignments as a {dotted key: value} mapping; values are
+    parsed as YAML (``3``, ``1e-3``, ``[0.5, 0.9]``, ``cosine``)."""
+    out = {}
     for item in assignments:
         key, sep, text = item.partition("=")
         if not sep or not key:
             raise GenbenchError(f"--set expects key=value, got {item!r} (e.g. --set seeds=3)")
         try:
-            value = yaml.safe_load(text)
+            out[key] = yaml.safe_load(text)
         except yaml.YAMLError:
             raise GenbenchError(f"--set {key}: cannot parse value {text!r}") from None
+    return out
+
+
+def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Set dotted keys (``models.mlp-vae.train.lr``) to values; keys are checked when the
+    result is validated."""
+    out = copy.deepcopy(raw)
+    for key, value in overrides.items():
+        if not isinstance(key, str) or not key:
+            raise GenbenchError(f"override key {key!r}: expected a dotted key like models.mlp-vae.train.lr")
         node = out
         parts = key.split(".")
         for part in parts[:-1]:
@@ -183,8 +265,10 @@ def set_all_epochs(raw: dict[str, Any], epochs: int) -> dict[str, Any]:
 
 
 def resolve(raw: dict[str, Any]) -> StudyConfig:
-    """Validate a raw study mapping, including every name and parameter it mentions."""
-    config = _validate(StudyConfig, raw)
+    """Validate a raw study mapping, including every name and parameter it mentions. The
+    plugins it lists (and installed ones) are imported first, so their names are known."""
+    config = validate_as(StudyConfig, raw)
+    activate(config.plugins)
     for dataset, params in config.datasets.items():
         check_dataset_params(dataset, params)
     for model, entry in config.models.items():
@@ -192,8 +276,17 @@ def resolve(raw: dict[str, Any]) -> StudyConfig:
     for metric in config.metrics:
         METRICS.get(metric)
     for name in config.features:
-        if name not in EXTRACTORS:
-            raise GenbenchError(f"unknown feature extractor {name!r}; choose one of: {', '.join(EXTRACTORS)}")
+        FEATURES.get(name)
+    for name, entry in config.external.items():
+        if name in config.models or name == "oracle":
+            raise GenbenchError(f"external.{name}: the name is taken by a model of the study (or the oracle); "
+                                f"give the samples another name")
+        if entry.dataset is None and len(config.datasets) != 1:
+            raise GenbenchError(f"external.{name}: the study has {len(config.datasets)} datasets; say which one "
+                                f"the samples are of ({{dataset: ..., sources: [...]}})")
+        if config.external_dataset(name) not in config.datasets:
+            raise GenbenchError(f"external.{name}: dataset {entry.dataset!r} is not one of the study's: "
+                                f"{', '.join(config.datasets)}")
     for dataset, per_model in config.train_overrides.items():
         if dataset not in config.datasets:
             raise GenbenchError(f"train_overrides names dataset {dataset!r}, which the study does not use")

@@ -4,7 +4,7 @@ import torch
 
 from genbench.data import load_image_split
 from genbench.errors import GenbenchError
-from genbench.features import extractor_loader
+from genbench.features import FeatureRequest, extractor_loader
 from genbench.features.evaluator import cache_dir, load_or_train_evaluator, train_evaluator
 
 
@@ -26,7 +26,7 @@ def test_evaluator_trains_deterministically_and_classifies(digits):
 def test_evaluator_is_cached_by_data_hash(digits, capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("GENBENCH_CACHE", str(tmp_path))
     train, test = digits
-    first = extractor_loader("evaluator", "digits", {}, None)()
+    first = extractor_loader("evaluator", FeatureRequest("digits", {}))()
     assert "training the digits evaluator" in capsys.readouterr().out
     assert (cache_dir() / f"digits-{first.hash}.pt").exists()
     again = load_or_train_evaluator("digits", train.images, train.labels, test.images, test.labels)
@@ -43,9 +43,9 @@ def test_extractor_errors_say_what_to_do(digits):
     with pytest.raises(GenbenchError, match="has no labels.*inception"):
         load_or_train_evaluator("image-folder", train.images, None, test.images, None)
     with pytest.raises(GenbenchError, match="unknown feature extractor 'clip'"):
-        extractor_loader("clip", "digits", {}, None)
+        extractor_loader("clip", FeatureRequest("digits", {}))
     try:
         import torch_fidelity  # noqa: F401
     except Exception:
         with pytest.raises(GenbenchError, match="inception features need torch-fidelity"):
-            extractor_loader("inception", "digits", {}, None)()
+            extractor_loader("inception", FeatureRequest("digits", {}))()

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from genbench.models.base import is_autoencoder
 from genbench.report.grid import save_image
 
 STEPS = 10  # interpolation points between and including the two ends (studies 001 and 003)
@@ -23,32 +24,34 @@ def to_model_input(model: nn.Module, images: np.ndarray) -> torch.Tensor:
     return torch.tensor(images, dtype=torch.float32) / 255 * (hi - lo) + lo
 
 
-@torch.no_grad()
-def decode(model: nn.Module, z: torch.Tensor) -> torch.Tensor:
-    return model.decode(z) if model.family == "vae" else model.generator(z)
+def interpolation_caption(model: nn.Module) -> str:
+    return ("latent interpolation between the codes of two test images" if is_autoencoder(model)
+            else "interpolation between two random noise draws")
 
 
 @torch.no_grad()
 def interpolation(path: Path, model: nn.Module, test: np.ndarray, labels: np.ndarray | None, rows: int = 6,
                   seed: int = 0) -> None:
-    """Rows of STEPS images along straight lines in latent space: for a GAN between two
-    random latents; for a VAE between the posterior means of two test images of
-    different classes (where labels exist), the real images at both ends."""
+    """Rows of STEPS images along straight lines in latent space: for an autoencoder
+    (VAE) between the posterior means of two test images of different classes (where
+    labels exist), the real images at both ends; for any other model between two random
+    noise draws."""
     rng = np.random.default_rng(seed)
-    t = torch.linspace(0, 1, STEPS)[:, None]
     grid = []
     for _ in range(rows):
-        if model.family == "gan":
+        if not is_autoencoder(model):
             gen = torch.Generator().manual_seed(int(rng.integers(1 << 31)))
-            z0, z1 = torch.randn(2, model.latent_dim, generator=gen)
-            grid.append(to_unit_range(model, decode(model, (1 - t) * z0 + t * z1)))
+            z0, z1 = torch.randn(2, *model.noise_shape, generator=gen)
+            t = torch.linspace(0, 1, STEPS).view(-1, *[1] * z0.dim())
+            grid.append(to_unit_range(model, model.generate((1 - t) * z0 + t * z1)))
             continue
         i = int(rng.integers(len(test)))
         others = np.flatnonzero(labels != labels[i]) if labels is not None else np.arange(len(test))
         j = int(rng.choice(others))
         ends = to_model_input(model, test[[i, j]])
         mu = model.encode(ends)[0]
-        path_images = to_unit_range(model, decode(model, (1 - t) * mu[0] + t * mu[1]))
+        t = torch.linspace(0, 1, STEPS)[:, None]
+        path_images = to_unit_range(model, model.decode((1 - t) * mu[0] + t * mu[1]))
         real = test[[i, j]].astype(np.float32) / 255
         grid.append(np.concatenate([real[:1], path_images, real[1:]]))
     save_image(path, np.concatenate(grid), nrow=len(grid[0]))
@@ -73,7 +76,7 @@ def traversal(path: Path, model: nn.Module, test: np.ndarray, dims: list[int], s
     for d in dims:
         z = base.repeat(steps, 1)
         z[:, d] = values
-        rows.append(to_unit_range(model, decode(model, z)))
+        rows.append(to_unit_range(model, model.decode(z)))
     save_image(path, np.concatenate(rows), nrow=steps)
 
 

@@ -15,7 +15,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
-from genbench.analysis.latent import decode, to_model_input, to_unit_range
+from genbench.analysis.latent import to_model_input, to_unit_range
 from genbench.metrics.frechet import frechet_features
 from genbench.report.figures import ood_histogram
 from genbench.report.grid import save_image
@@ -56,8 +56,8 @@ def gan_ood(path: Path, model: nn.Module, features, test_features: np.ndarray, n
     gen = torch.Generator().manual_seed(seed)
     out, rows = {}, []
     for name, (mean, std) in GAN_PRIORS.items():
-        z = mean + std * torch.randn(n, model.latent_dim, generator=gen)
-        images = np.concatenate([to_unit_range(model, decode(model, part)) for part in z.split(500)])
+        z = mean + std * torch.randn(n, *model.noise_shape, generator=gen)
+        images = np.concatenate([to_unit_range(model, model.generate(part)) for part in z.split(500)])
         pixels = np.round(images * 255).astype(np.uint8)
         out[f"ood_fd_z_{name}"] = frechet_features(test_features, features(pixels))
         rows.append(images[:8])

@@ -8,11 +8,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from genbench.analysis.latent import interpolation, responsive_dims, to_model_input, traversal, tsne_figure
+from genbench.analysis.latent import (
+    interpolation,
+    interpolation_caption,
+    responsive_dims,
+    to_model_input,
+    traversal,
+    tsne_figure,
+)
 from genbench.analysis.ood import gan_ood, noise_images, vae_ood
 from genbench.data import load_image_split
 from genbench.errors import GenbenchError
 from genbench.metrics import EvalContext
+from genbench.models.base import is_autoencoder
 
 # OOD partners: datasets of the same shape whose test split is a natural OOD set.
 OOD_PARTNERS = {"mnist": "fashion-mnist", "fashion-mnist": "mnist"}
@@ -34,31 +42,32 @@ def ood_sets(dataset: str, shape: tuple[int, ...], data_dir: Path | None) -> dic
 def analyse_run(folder: Path, model: nn.Module, samples: np.ndarray, ctx: EvalContext, dataset: str,
                 data_dir: Path | None, extractor: str | None) -> dict[str, Any]:
     """Write the figures of one run into ``folder``; return its numbers and, under
-    ``figures``, the figure files written."""
-    figures, numbers = [], {}
+    ``figures``, each figure file written with its caption."""
+    figures, numbers = {}, {}
     interpolation(folder / "interpolation.png", model, ctx.test, ctx.test_labels)
-    figures.append("interpolation.png")
-    if model.family == "vae":
+    figures["interpolation.png"] = interpolation_caption(model)
+    if is_autoencoder(model):
         dims = responsive_dims(model, ctx.test)
         traversal(folder / "traversal.png", model, ctx.test, dims)
-        figures.append("traversal.png")
+        figures["traversal.png"] = "latent traversal of the most responsive dimensions"
         numbers["traversal_dims"] = dims
         with torch.no_grad():
             mu = model.encode(to_model_input(model, ctx.test[:2000]))[0].numpy()
-        tsne_figure(folder / "tsne.png", mu, ctx.test_labels, f"t-SNE of VAE test-set means ({dataset})")
-        figures.append("tsne.png")
+        tsne_figure(folder / "tsne.png", mu, ctx.test_labels, f"t-SNE of test-set posterior means ({dataset})")
+        figures["tsne.png"] = "t-SNE of the test set's posterior means, by label"
         numbers.update(vae_ood(folder / "ood_hist.png", model, ctx.test[:OOD_N],
                                ood_sets(dataset, ctx.test.shape[1:], data_dir),
-                               f"VAE reconstruction error, {dataset} test vs OOD sets"))
-        figures.append("ood_hist.png")
+                               f"reconstruction error, {dataset} test vs OOD sets"))
+        figures["ood_hist.png"] = "out-of-distribution: reconstruction error histograms"
     elif extractor:
         feats, probs = ctx.features(extractor, samples[:2000])
-        tsne_figure(folder / "tsne.png", feats, probs.argmax(1),
+        labels = None if probs is None else probs.argmax(1)
+        tsne_figure(folder / "tsne.png", feats, labels,
                     f"t-SNE of {extractor} features of samples, by predicted class ({dataset})")
-        figures.append("tsne.png")
+        figures["tsne.png"] = f"t-SNE of the samples' {extractor} features, by predicted class"
         test_feats = ctx.features(extractor, ctx.test)[0]
         ood = gan_ood(folder / "ood_latents.png", model, ctx.extractor(extractor).features, test_feats)
         numbers.update({k.replace("ood_fd_", f"ood_fd_{extractor}_"): v for k, v in ood.items()})
-        figures.append("ood_latents.png")
+        figures["ood_latents.png"] = "out-of-distribution latents: rows drawn from N(0,1), N(0,10), N(5,1)"
     numbers["figures"] = figures
     return numbers

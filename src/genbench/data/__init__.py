@@ -16,14 +16,15 @@ from typing import Any
 import numpy as np
 
 from genbench.data import toy2d
-from genbench.data.images import IMAGE_SPECS, ImageSpec
+from genbench.data.images import IMAGE_SPECS, ImageDataset
 from genbench.errors import GenbenchError
 from genbench.registry import Registry
 
 
 @dataclass(frozen=True)
-class Toy2DSpec:
-    """A 2D distribution: ``generate(n, rng, **params)`` and, for mixtures, its modes."""
+class PointDataset:
+    """A 2D distribution: ``generate(n, rng, **params) -> float32 (n, 2)``, drawing only
+    from the NumPy generator ``rng``, and, for mixtures, its modes."""
 
     generate: Callable[..., np.ndarray]
     description: str
@@ -31,9 +32,14 @@ class Toy2DSpec:
     # mode-coverage metrics.
     modes: Callable[..., tuple[np.ndarray, float]] | None = None
     kind: str = "points"
+    uses_features: bool = False  # scored on the points themselves, not on extracted features
 
     def shape(self, **params: Any) -> tuple[int, ...]:
         return (2,)
+
+    def real_sample(self, n: int, rng: np.random.Generator, splits: Splits, **params: Any) -> np.ndarray:
+        """Real data as a perfect model would sample it: a fresh draw of ``n`` points."""
+        return self.generate(n, rng, **params)
 
 
 def _ring_modes(modes: int = 7, radius: float = 1.2, std: float = 0.12) -> tuple[np.ndarray, float]:
@@ -45,18 +51,18 @@ def _eight_modes(scale: float = 4.0, std: float = 0.5) -> tuple[np.ndarray, floa
     return scale * unit / 1.414, std / 1.414
 
 
-DATASETS: Registry[Toy2DSpec | ImageSpec] = Registry("dataset")
-DATASETS.register("pinwheel", Toy2DSpec(toy2d.pinwheel, "study 000's 3-arm pinwheel"))
-DATASETS.register("spiral", Toy2DSpec(toy2d.spiral, "study 000's noisy 3-turn spiral"))
-DATASETS.register("checkerboard", Toy2DSpec(toy2d.checkerboard, "study 000's 4x4 checkerboard on [-4, 4]^2"))
-DATASETS.register("gaussian-mixture", Toy2DSpec(toy2d.gaussian_mixture, "study 000's ring of 7 Gaussians", _ring_modes))
-DATASETS.register("pinwheel5", Toy2DSpec(toy2d.pinwheel5, "FFJORD's 5-arm pinwheel"))
-DATASETS.register("2spirals", Toy2DSpec(toy2d.two_spirals, "FFJORD's two interleaved spirals"))
-DATASETS.register("8gaussians", Toy2DSpec(toy2d.eight_gaussians, "FFJORD's ring of 8 Gaussians", _eight_modes))
-DATASETS.register("moons", Toy2DSpec(toy2d.moons, "scikit-learn's two moons"))
-DATASETS.register("circles", Toy2DSpec(toy2d.circles, "scikit-learn's two circles"))
-DATASETS.register("rings", Toy2DSpec(toy2d.rings, "four concentric rings"))
-DATASETS.register("swissroll", Toy2DSpec(toy2d.swissroll, "2D swiss roll"))
+DATASETS: Registry[PointDataset | ImageDataset] = Registry("dataset")
+DATASETS.register("pinwheel", PointDataset(toy2d.pinwheel, "study 000's 3-arm pinwheel"))
+DATASETS.register("spiral", PointDataset(toy2d.spiral, "study 000's noisy 3-turn spiral"))
+DATASETS.register("checkerboard", PointDataset(toy2d.checkerboard, "study 000's 4x4 checkerboard on [-4, 4]^2"))
+DATASETS.register("gaussian-mixture", PointDataset(toy2d.gaussian_mixture, "study 000's ring of 7 Gaussians", _ring_modes))
+DATASETS.register("pinwheel5", PointDataset(toy2d.pinwheel5, "FFJORD's 5-arm pinwheel"))
+DATASETS.register("2spirals", PointDataset(toy2d.two_spirals, "FFJORD's two interleaved spirals"))
+DATASETS.register("8gaussians", PointDataset(toy2d.eight_gaussians, "FFJORD's ring of 8 Gaussians", _eight_modes))
+DATASETS.register("moons", PointDataset(toy2d.moons, "scikit-learn's two moons"))
+DATASETS.register("circles", PointDataset(toy2d.circles, "scikit-learn's two circles"))
+DATASETS.register("rings", PointDataset(toy2d.rings, "four concentric rings"))
+DATASETS.register("swissroll", PointDataset(toy2d.swissroll, "2D swiss roll"))
 for _name, _spec in IMAGE_SPECS.items():
     DATASETS.register(_name, _spec)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -80,14 +81,24 @@ def load_digits(split: str, data_dir: Path | None = None, mirrors: list[str] | N
 
 
 @dataclass(frozen=True)
-class ImageSpec:
-    """An image dataset: ``load(split, data_dir, mirrors, **params)`` and the (C, H, W)
-    shape its images have for given params (known before any file is read)."""
+class ImageDataset:
+    """An image dataset: ``load(split, data_dir=None, **params) -> ImageData`` (uint8
+    (N, C, H, W) images of the ``train`` or ``test`` split, int64 labels or None) and
+    ``shape(**params) -> (C, H, W)``, known before any file is read. The parameters
+    ``shape`` takes are the dataset's parameters in a study file."""
 
     load: Callable[..., ImageData]
     description: str
     shape: Callable[..., tuple[int, int, int]]
     kind: str = "images"
+    modes: None = None  # images have no closed-form modes
+    uses_features: bool = True  # scored on a feature extractor's features of the images
+
+    def real_sample(self, n: int, rng: np.random.Generator, splits, **params: Any) -> np.ndarray:
+        """Real images a perfect model could have drawn: ``n`` training images at random
+        (in file order), scored against the test split like any model's samples."""
+        take = rng.choice(len(splits.train), min(n, len(splits.train)), replace=False)
+        return splits.train[np.sort(take)]
 
 
 def _load_mnist(split: str, data_dir: Path | None = None, mirrors: list[str] | None = None) -> ImageData:
@@ -99,13 +110,13 @@ def _load_fashion(split: str, data_dir: Path | None = None, mirrors: list[str] |
 
 
 IMAGE_SPECS = {
-    "mnist": ImageSpec(_load_mnist, "MNIST digits 28x28 (IDX files; downloaded if absent)", lambda: (1, 28, 28)),
-    "fashion-mnist": ImageSpec(_load_fashion, "Fashion-MNIST 28x28 (IDX; Debian's dataset-fashion-mnist is found)",
+    "mnist": ImageDataset(_load_mnist, "MNIST digits 28x28 (IDX files; downloaded if absent)", lambda: (1, 28, 28)),
+    "fashion-mnist": ImageDataset(_load_fashion, "Fashion-MNIST 28x28 (IDX; Debian's dataset-fashion-mnist is found)",
                                lambda: (1, 28, 28)),
-    "digits": ImageSpec(load_digits, "scikit-learn's bundled 8x8 digits (no download)", lambda: (1, 8, 8)),
-    "cifar10": ImageSpec(load_cifar10, "CIFAR-10 32x32 RGB (python batches; downloaded if absent)", lambda: (3, 32, 32)),
-    "celeba64": ImageSpec(load_celeba64, "CelebA aligned faces, CenterCrop(178) then 64x64 (needs --data-dir)",
+    "digits": ImageDataset(load_digits, "scikit-learn's bundled 8x8 digits (no download)", lambda: (1, 8, 8)),
+    "cifar10": ImageDataset(load_cifar10, "CIFAR-10 32x32 RGB (python batches; downloaded if absent)", lambda: (3, 32, 32)),
+    "celeba64": ImageDataset(load_celeba64, "CelebA aligned faces, CenterCrop(178) then 64x64 (needs --data-dir)",
                           lambda: (3, 64, 64)),
-    "image-folder": ImageSpec(load_image_folder, "any folder of images, centre-cropped and resized (needs --data-dir)",
+    "image-folder": ImageDataset(load_image_folder, "any folder of images, centre-cropped and resized (needs --data-dir)",
                               lambda size=64: (3, size, size)),
 }

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genbench.errors import GenbenchError
+from genbench.features import FeatureExtractor
 from genbench.io import load_checkpoint, save_torch
 
 VERSION = "evaluator-v1"  # change when the architecture or training recipe changes
@@ -62,16 +63,14 @@ def _as_input(images: np.ndarray) -> torch.Tensor:
     return torch.tensor(images, dtype=torch.float32) / 255.0
 
 
-class Evaluator:
+class Evaluator(FeatureExtractor):
     """A trained evaluator: ``features`` and ``probs`` of uint8 (N, C, H, W) images."""
-
-    name = "evaluator"
 
     def __init__(self, net: EvaluatorNet, digest: str, test_accuracy: float) -> None:
         self.net, self.hash, self.test_accuracy = net.eval(), digest, test_accuracy
 
     @torch.no_grad()
-    def _run(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def features_and_probs(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         feats, probs = [], []
         for start in range(0, len(images), FEATURE_BATCH):
             f = self.net.trunk(_as_input(images[start:start + FEATURE_BATCH]))
@@ -79,14 +78,9 @@ class Evaluator:
             probs.append(F.softmax(self.net.head(f), dim=1).numpy())
         return np.concatenate(feats), np.concatenate(probs)
 
-    def features(self, images: np.ndarray) -> np.ndarray:
-        return self._run(images)[0]
-
     def probs(self, images: np.ndarray) -> np.ndarray:
-        return self._run(images)[1]
+        return self.features_and_probs(images)[1]
 
-    def features_and_probs(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self._run(images)
 
 
 def train_evaluator(train: np.ndarray, train_labels: np.ndarray, test: np.ndarray, test_labels: np.ndarray,

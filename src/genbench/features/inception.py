@@ -12,14 +12,13 @@ import numpy as np
 import torch
 
 from genbench.errors import GenbenchError
+from genbench.features import FeatureExtractor
 
 BATCH = 100
 
 
-class Inception:
+class Inception(FeatureExtractor):
     """2048-d pool features and class probabilities of torch-fidelity's InceptionV3."""
-
-    name = "inception"
 
     def __init__(self, weights: Path | None = None) -> None:
         try:
@@ -39,7 +38,7 @@ class Inception:
         self.hash = f"torch-fidelity:{Path(weights).name if weights else 'download'}"
 
     @torch.no_grad()
-    def _run(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def features_and_probs(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         feats, probs = [], []
         for start in range(0, len(images), BATCH):
             x = torch.from_numpy(np.ascontiguousarray(images[start:start + BATCH]))
@@ -49,12 +48,3 @@ class Inception:
             feats.append(pool.numpy())
             probs.append(torch.softmax(logits, dim=1).numpy())
         return np.concatenate(feats), np.concatenate(probs)
-
-    def features(self, images: np.ndarray) -> np.ndarray:
-        return self._run(images)[0]
-
-    def probs(self, images: np.ndarray) -> np.ndarray:
-        return self._run(images)[1]
-
-    def features_and_probs(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self._run(images)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from genbench.models.base import is_autoencoder
 from genbench.metrics.collapse import class_coverage, similar_pairs
 from genbench.metrics.frechet import frechet_features
 from genbench.metrics.inception_score import inception_score
@@ -92,6 +93,11 @@ class MetricSpec:
     kind: str = "points"  # the kind of dataset the metric scores
     keys: dict[str, tuple[str, bool]] = field(default_factory=dict)
 
+    @property
+    def uses_features(self) -> bool:
+        """Whether it scores feature-extractor features (its keys name the extractor)."""
+        return any("{f}" in key for key in self.keys)
+
 
 def _per_extractor(compute: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, EvalContext], dict]):
     """Run ``compute(real_feats, real_probs, fake_feats, fake_probs, ctx)`` once per
@@ -115,6 +121,8 @@ def _kid(rf, rp, ff, fp, ctx):
 
 
 def _is(rf, rp, ff, fp, ctx):
+    if fp is None:  # an extractor without class probabilities
+        return {}
     mean, std = inception_score(fp)
     return {"is": mean, "is_std": std}
 
@@ -133,9 +141,9 @@ def _classes(rf, rp, ff, fp, ctx):
     """Classes covered, KL to the real label distribution, and the share of samples
     predicted as each class (the report's class histogram). Only for a classifier of the
     dataset's own labels: ImageNet classes say nothing about Fashion-MNIST's."""
-    classes = rp.shape[1]
-    if ctx.test_labels is None or classes != int(ctx.test_labels.max()) + 1:
+    if fp is None or ctx.test_labels is None or rp.shape[1] != int(ctx.test_labels.max()) + 1:
         return {}
+    classes = rp.shape[1]
     predicted = fp.argmax(1)
     covered, kl = class_coverage(predicted, ctx.test_labels, classes)
     shares = np.bincount(predicted, minlength=classes) / len(predicted)
@@ -152,7 +160,7 @@ def _reconstruction(samples: np.ndarray, ctx: EvalContext) -> dict[str, float] |
     """VAE reconstructions of the test split: MSE and SSIM with pixels in [0, 1], overall
     and per class."""
     model = ctx.model
-    if model is None or model.family != "vae":
+    if model is None or not is_autoencoder(model):
         return None
     lo, hi = model.value_range
     recon = []

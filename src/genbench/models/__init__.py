@@ -20,7 +20,7 @@ from genbench.registry import Registry
 class ModelSpec:
     cls: type[nn.Module]
     description: str
-    example_shape: tuple[int, ...]  # data shape for which `genbench list models` counts parameters
+    example_shape: tuple[int, ...] | None  # data shape on which `genbench list models` counts parameters
     defaults: dict[str, Any] = field(default_factory=dict)  # registered defaults over the class's own
 
     @property

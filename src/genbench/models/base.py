@@ -1,12 +1,16 @@
-"""What every VAE and every GAN answers, whatever its layers.
+"""What every model answers, whatever its layers: the extension contract.
 
-A VAE is an encoder trunk, two heads for the posterior's mean and log-variance, and a
-decoder; a GAN is a generator and a discriminator that returns logits. Concrete models
-only build those nets, so sampling, encoding and reconstruction are written once.
+Every model is a :class:`GenerativeModel`: it maps noise of ``noise_shape`` to samples
+(``generate``), says which registered trainer trains it (``trainer``) and which value
+range its samples have. A VAE is an encoder trunk, two heads for the posterior's mean and
+log-variance, and a decoder; a GAN is a generator and a discriminator that returns
+logits. Concrete models only build those nets, so sampling, encoding and reconstruction
+are written once, and a user's model subclasses :class:`VAE` or :class:`GAN` the same way.
 """
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -45,7 +49,45 @@ def init_dcgan_weights(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-class VAE(nn.Module):
+class GenerativeModel(nn.Module):
+    """The contract between a model and genbench.
+
+    A subclass sets ``family`` (what the report calls it: ``vae``, ``gan``, ...),
+    ``trainer`` (the registered trainer that trains it; default: the family),
+    ``value_range`` (the pixel range its images are scaled to, e.g. (-1, 1) for tanh
+    outputs; None for 2D points in raw units) and ``noise_shape`` (what ``generate``
+    takes per sample), and implements :meth:`generate`. genbench draws the noise itself,
+    from a generator fixed by the run's seed, so samples do not depend on the device.
+    """
+
+    family: ClassVar[str] = ""
+    trainer: ClassVar[str] = ""
+    value_range: tuple[float, float] | None = None
+    noise_shape: tuple[int, ...] = ()
+
+    @classmethod
+    def trainer_name(cls) -> str:
+        return cls.trainer or cls.family
+
+    def generate(self, z: Tensor) -> Tensor:
+        """Samples (in ``value_range``) from noise ``z`` of shape (n, *noise_shape)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement generate(z)")
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` samples from noise drawn by ``generator`` (on its device), on the model's device."""
+        device = next(self.parameters()).device
+        z = torch.randn(n, *self.noise_shape, generator=generator, device=generator.device if generator else device)
+        return self.generate(z.to(device))
+
+
+def is_autoencoder(model: nn.Module) -> bool:
+    """Whether ``model`` encodes images to a latent code and decodes them back (VAEs):
+    reconstruction metrics, traversals and latent t-SNE apply to it."""
+    return all(callable(getattr(model, name, None)) for name in ("encode", "decode", "reconstruct"))
+
+
+class VAE(GenerativeModel):
     """Encoder trunk -> (mu, logvar) heads; decoder from the latent code.
 
     ``likelihood`` says what the decoder outputs: ``gaussian`` a mean (loss: squared
@@ -64,6 +106,7 @@ class VAE(nn.Module):
         check_choice("reduction", reduction, REDUCTIONS)
         self.data_shape = tuple(data_shape)
         self.latent_dim = latent
+        self.noise_shape = (latent,)
         self.likelihood, self.beta, self.reduction = likelihood, beta, reduction
         # The pixel range the data is scaled to for this model; None: raw units (2D data).
         self.value_range = None if len(data_shape) != 3 else (0.0, 1.0) if likelihood == "bernoulli" else (-1.0, 1.0)
@@ -87,15 +130,12 @@ class VAE(nn.Module):
         z = mu + torch.exp(0.5 * logvar) * eps
         return self.decoder(z), mu, logvar
 
+    def generate(self, z: Tensor) -> Tensor:
+        return self.decode(z)
+
     @torch.no_grad()
     def reconstruct(self, x: Tensor) -> Tensor:
         return self.decode(self.encode(x)[0])
-
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        device = next(self.parameters()).device
-        z = torch.randn(n, self.latent_dim, generator=generator, device=device)
-        return self.decode(z)
 
 
 def decoder_head(likelihood: str) -> list[nn.Module]:
@@ -104,9 +144,10 @@ def decoder_head(likelihood: str) -> list[nn.Module]:
     return [nn.Tanh()] if likelihood == "gaussian" else []
 
 
-class GAN(nn.Module):
+class GAN(GenerativeModel):
     """Generator and discriminator as one module, so a run saves and loads as one thing.
-    The discriminator returns logits; the loss applies the sigmoid (BCE-with-logits)."""
+    The discriminator returns logits; the trainer's loss decides what they mean (the
+    ``gan`` trainer applies the sigmoid: BCE-with-logits)."""
 
     family = "gan"
 
@@ -114,15 +155,13 @@ class GAN(nn.Module):
                  data_shape: tuple[int, ...]) -> None:
         super().__init__()
         self.latent_dim = latent
+        self.noise_shape = (latent,)
         # Image generators end in tanh: pixels in [-1, 1]. None: raw units (2D data).
         self.value_range = (-1.0, 1.0) if len(data_shape) == 3 else None
         self.generator = generator
         self.discriminator = discriminator
 
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        device = next(self.parameters()).device
-        z = torch.randn(n, self.latent_dim, generator=generator, device=device)
+    def generate(self, z: Tensor) -> Tensor:
         return self.generator(z)
 
 

@@ -7,30 +7,26 @@ mailed or opened anywhere as one file.
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import io
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import yaml
 from PIL import Image
 
 from genbench.config import StudyConfig
 from genbench.data import DATASETS
 from genbench.errors import GenbenchError
 from genbench.io import write_text
-from genbench.layout import ORACLE, load_splits, run_folder
+from genbench.layout import ORACLE, StudyFolder, load_splits
 from genbench.metrics import result_keys
+from genbench.plugins import activate, check_records
 from genbench.report.figures import class_histogram, dataset_figure, epochs_figure, image_dataset_figure
 from genbench.report.stats import mean_ci, verdict
 
 MIN_FIGURE_WIDTH = 400  # px; image grids saved at 1 px per pixel are shown at least this wide
-COSTS = {"n_params": "parameters", "train_seconds": "training seconds per run",
-         "samples_per_second": "samples per second"}
 
 
 @dataclass
@@ -51,20 +47,47 @@ def _fmt(values: list[float]) -> str:
     return f"{mean:.4f} ± {half:.4f}"
 
 
-def _fmt_range(values: list[float]) -> str:
+def human_seconds(seconds: float) -> str:
+    """``29.4 s``, ``12.5 min``, ``1.52 h``."""
+    if seconds < 60:
+        return f"{seconds:.3g} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.3g} min"
+    return f"{seconds / 3600:.3g} h"
+
+
+def human_rate(per_second: float) -> str:
+    """``850/s``, ``295k/s``, ``1.2M/s``."""
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if per_second >= scale:
+            return f"{per_second / scale:.3g}{suffix}/s"
+    return f"{per_second:.3g}/s"
+
+
+def human_count(n: float) -> str:
+    return f"{int(n):,d}"
+
+
+COSTS = {  # metrics.json key -> (column, how to show one value)
+    "n_params": ("parameters", human_count),
+    "train_seconds": ("training time per run", human_seconds),
+    "samples_per_second": ("sampling speed", human_rate),
+}
+
+
+def _fmt_range(values: list[float], show) -> str:
     """Mean (min–max): wall-clock costs vary with the machine's load, not with the seed,
     so a confidence interval over seeds would mislead."""
     if len(set(values)) == 1:
-        return _fmt(values)
-    return f"{np.mean(values):.4g} ({min(values):.4g}–{max(values):.4g})"
+        return show(values[0])
+    return f"{show(float(np.mean(values)))} ({show(min(values))}–{show(max(values))})"
 
 
-def read_summary(root: Path) -> dict[tuple[str, str, str], dict[int, float]]:
-    """(dataset, model, metric) -> seed -> value."""
+def summary_values(rows: list[dict]) -> dict[tuple[str, str, str], dict[int, float]]:
+    """(dataset, model, metric) -> seed -> value, from summary rows."""
     values: dict[tuple[str, str, str], dict[int, float]] = defaultdict(dict)
-    with open(root / "summary.csv", newline="") as fh:
-        for row in csv.DictReader(fh):
-            values[row["dataset"], row["model"], row["metric"]][int(row["seed"])] = float(row["value"])
+    for row in rows:
+        values[row["dataset"], row["model"], row["metric"]][int(row["seed"])] = float(row["value"])
     return values
 
 
@@ -79,7 +102,7 @@ def verdict_table(config: StudyConfig, values: dict[tuple[str, str, str], dict[i
     rows = []
     for dataset in config.datasets:
         for key, (_, higher) in result_key_info(config).items():
-            scores = {m: values.get((dataset, m, key), {}) for m in config.models}
+            scores = {m: values.get((dataset, m, key), {}) for m in config.entries(dataset)}
             v = verdict(scores, higher)
             if v is None:
                 continue
@@ -93,8 +116,8 @@ def verdict_table(config: StudyConfig, values: dict[tuple[str, str, str], dict[i
                  ["dataset", "metric", "better", "than", "by", "across seeds"], rows)
 
 
-def metric_tables(config: StudyConfig, values: dict[tuple[str, str, str], list[float]]) -> list[Table]:
-    models = list(config.models)
+def metric_tables(config: StudyConfig, values: dict[tuple[str, str, str], dict[int, float]]) -> list[Table]:
+    models = [*config.models, *config.external]
     tables = []
     for metric, (description, higher_is_better) in result_key_info(config).items():
         published = config.published.get(metric, {})
@@ -116,14 +139,15 @@ def metric_tables(config: StudyConfig, values: dict[tuple[str, str, str], list[f
             tables.append(Table(metric, f"{description}; {direction}{source}", header, rows))
     cost_rows = []
     for dataset in config.datasets:
-        for model in models:
+        for model in config.models:
             cells = []
-            for key in COSTS:
+            for key, (_, show) in COSTS.items():
                 got = values.get((dataset, model, key))
-                cells.append(_fmt_range(list(got.values())) if got else "–")
+                cells.append(_fmt_range(list(got.values()), show) if got else "–")
             cost_rows.append([dataset, model, *cells])
-    tables.append(Table("costs", "mean (min–max) over seeds; seeds trained together share wall time equally",
-                        ["dataset", "model", *COSTS.values()], cost_rows))
+    tables.append(Table("costs", "mean (min–max) over seeds; seeds trained together share wall time equally; "
+                        "sampling speed: evaluation samples drawn per second",
+                        ["dataset", "model", *(column for column, _ in COSTS.values())], cost_rows))
     return tables
 
 
@@ -175,42 +199,23 @@ def training_flags(history: list[dict[str, float]], metrics: dict) -> list[str]:
     return flags
 
 
-def health_table(config: StudyConfig, root: Path) -> Table | None:
+def health_table(config: StudyConfig, study: StudyFolder) -> Table | None:
     """Runs that failed (diverged) and runs with failure signs, so they are not hidden."""
     rows = []
     for dataset in config.datasets:
         for model in config.models:
             for seed in config.seed_list():
-                folder = run_folder(root, dataset, model, seed)
-                try:
-                    failed = json.loads((folder / "failed.json").read_text())
+                run = study.run(dataset, model, seed)
+                failed = run.read_failed()
+                if failed is not None:
                     rows.append([dataset, model, str(seed), "failed", failed["error"]])
-                    continue
-                except (OSError, ValueError, KeyError):
-                    pass
-                if not (folder / "metrics.json").exists():
-                    continue
-                metrics = json.loads((folder / "metrics.json").read_text())
-                for flag in training_flags(_read_history(folder / "history.csv"), metrics):
-                    rows.append([dataset, model, str(seed), "flag", flag])
+                elif run.metrics_file.exists():
+                    for flag in training_flags(run.read_history(), run.read_metrics()):
+                        rows.append([dataset, model, str(seed), "flag", flag])
     if not rows:
         return None
     return Table("failures and warning signs", "runs that diverged are left out of every other table",
                  ["dataset", "model", "seed", "status", "what"], rows)
-
-
-def _read_history(path: Path) -> list[dict[str, float]]:
-    with open(path, newline="") as fh:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
-
-
-RUN_FIGURES = {  # per-run figure file -> what it shows
-    "interpolation.png": "latent interpolation between test images",
-    "traversal.png": "latent traversal of the most responsive dimensions",
-    "tsne.png": "t-SNE",
-    "ood_hist.png": "out-of-distribution: reconstruction error histograms",
-    "ood_latents.png": "out-of-distribution latents: rows N(0,1), N(0,10), N(5,1)",
-}
 
 
 @dataclass
@@ -224,15 +229,15 @@ def _epoch_grids(folder: Path, kind: str) -> list[tuple[int, Path]]:
     return [(int(p.stem.split("_")[1]), p) for p in sorted((folder / kind).glob("epoch_*.png"))]
 
 
-def _image_run_figures(root: Path, dataset: str, shown: dict[str, int]) -> list[tuple[str, Path]]:
+def _image_run_figures(study: StudyFolder, dataset: str, shown: dict[str, int]) -> list[tuple[str, Path]]:
     """Samples over epochs for every model, then each model's reconstructions and
     analysis figures from the seed ``shown`` for it (its first finished one)."""
     out = []
-    firsts = {m: run_folder(root, dataset, m, seed) for m, seed in shown.items()}
+    firsts = {m: study.run(dataset, m, seed).path for m, seed in shown.items()}
     grids = {m: _epoch_grids(f, "samples") for m, f in firsts.items()}
     grids = {m: g for m, g in grids.items() if g}
     if any(len(g) > 1 for g in grids.values()):  # one grid each: the dataset figure shows it already
-        path = root / "figures" / f"{dataset}-epochs.png"
+        path = study.figures / f"{dataset}-epochs.png"
         epochs_figure(path, grids)
         out.append(("samples over epochs", path))
     for model, folder in firsts.items():
@@ -242,57 +247,67 @@ def _image_run_figures(root: Path, dataset: str, shown: dict[str, int]) -> list[
             epoch, png = recon[-1]
             out.append((f"{model} (seed {seed}): hold-out images (odd rows) above their reconstructions, "
                         f"epoch {epoch}", png))
-        figures = json.loads((folder / "metrics.json").read_text()).get("figures", [])
-        out += [(f"{model} (seed {seed}): {RUN_FIGURES.get(name, name)}", folder / name)
-                for name in figures if (folder / name).exists()]
+        figures = study.run(dataset, model, seed).read_metrics().get("figures", {})
+        out += [(f"{model} (seed {seed}): {caption}", folder / name)
+                for name, caption in figures.items() if (folder / name).exists()]
     return out
 
 
 REAL_IMAGES = "real (training images)"
 
 
-def _class_histograms(config: StudyConfig, root: Path, dataset: str,
+def _class_histograms(config: StudyConfig, study: StudyFolder, dataset: str,
                       values: dict[tuple[str, str, str], dict[int, float]]) -> list[tuple[str, Path]]:
     """Per feature extractor with class shares in the summary: the real images' shares
     (oracle) beside each model's, averaged over seeds."""
     out = []
     for extractor in config.features:
         shares = {}
-        for model in [ORACLE, *config.models]:
+        for model in [ORACLE, *config.entries(dataset)]:
             per_class = []
             while (got := values.get((dataset, model, f"class_share{len(per_class)}_{extractor}"))):
                 per_class.append(np.mean(list(got.values())))
             if per_class:
                 shares[REAL_IMAGES if model == ORACLE else model] = np.array(per_class)
         if len(shares) > 1:
-            path = root / "figures" / f"{dataset}-classes-{extractor}.png"
+            path = study.figures / f"{dataset}-classes-{extractor}.png"
             caption = f"predicted classes ({extractor}), share of images, mean over seeds"
             class_histogram(path, shares, f"{dataset}: {caption}", REAL_IMAGES)
             out.append((f"class coverage: {caption}", path))
     return out
 
 
-def make_sections(config: StudyConfig, root: Path, values: dict[tuple[str, str, str], dict[int, float]]) -> list[Section]:
+def _real_images(study: StudyFolder, dataset: str) -> np.ndarray:
+    path = study.real_images(dataset)
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise GenbenchError(f"{path} is missing or damaged ({type(exc).__name__}); run the study again (genbench "
+                            f"run) to rewrite it") from None
+
+
+def make_sections(config: StudyConfig, study: StudyFolder,
+                  values: dict[tuple[str, str, str], dict[int, float]]) -> list[Section]:
     sections = []
-    seeds = config.seed_list()
     for dataset in config.datasets:
         histories, samples, shown = {}, {}, {}  # shown: model -> the seed whose samples are shown
-        for model in config.models:
-            done = [s for s in seeds if (run_folder(root, dataset, model, s) / "metrics.json").exists()]
+        for model in config.entries(dataset):
+            done = [s for s in config.seeds_of(model) if study.run(dataset, model, s).metrics_file.exists()]
             if not done:
                 continue
-            histories[model] = [_read_history(run_folder(root, dataset, model, s) / "history.csv") for s in done]
-            samples[model] = np.load(run_folder(root, dataset, model, done[0]) / "samples.npy")
+            if model in config.models:  # external samples have no training history
+                histories[model] = [study.run(dataset, model, s).read_history() for s in done]
+            samples[model] = study.run(dataset, model, done[0]).read_samples()
             shown[model] = done[0]
         if not samples:
             continue
-        path = root / "figures" / f"{dataset}.png"
+        path = study.figures / f"{dataset}.png"
         if DATASETS.get(dataset).kind == "images":
             grids = {m: s[:64] for m, s in samples.items()}
-            image_dataset_figure(path, dataset, np.load(root / dataset / "real.npy"), histories, grids, shown)
+            image_dataset_figure(path, dataset, _real_images(study, dataset), histories, grids, shown)
             figures = [("loss curves (all seeds) and samples", path),
-                       *_class_histograms(config, root, dataset, values),
-                       *_image_run_figures(root, dataset, shown)]
+                       *_class_histograms(config, study, dataset, values),
+                       *_image_run_figures(study, dataset, shown)]
         else:
             dataset_figure(path, dataset, load_splits(config, dataset).train, histories, samples, shown)
             figures = [("loss curves (all seeds), samples and KDE heatmaps", path)]
@@ -315,7 +330,7 @@ def _intro(config: StudyConfig) -> str:
 
 
 def _markdown(config: StudyConfig, tables: list[Table], sections: list[Section], root: Path) -> str:
-    lines = [f"# {config.name}: {', '.join(config.models)}", "", config.description.strip(), "", _intro(config), ""]
+    lines = [f"# {config.name}: {', '.join([*config.models, *config.external])}", "", config.description.strip(), "", _intro(config), ""]
     for table in tables:
         lines += [f"## {table.title}", "", f"_{table.note}_", "",
                   "| " + " | ".join(table.header) + " |", "|" + "---|" * len(table.header)]
@@ -338,7 +353,7 @@ def _html(config: StudyConfig, tables: list[Table], sections: list[Section]) -> 
         "table{border-collapse:collapse;margin:.5em 0 1.5em}th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}",
         "th:first-child,td:first-child{text-align:left}th{background:#f3f3f3}.note{color:#666;font-style:italic}",
         "img{max-width:100%;image-rendering:pixelated}figure{margin:1em 0 2em}figcaption{color:#444;font-size:.9em}</style></head><body>",
-        f"<h1>{esc(config.name)}: {esc(', '.join(config.models))}</h1><p>{esc(config.description.strip())}</p>",
+        f"<h1>{esc(config.name)}: {esc(', '.join([*config.models, *config.external]))}</h1><p>{esc(config.description.strip())}</p>",
         f"<p>{intro}</p>",
     ]
     for table in tables:
@@ -361,21 +376,35 @@ def _html(config: StudyConfig, tables: list[Table], sections: list[Section]) -> 
     return "\n".join(parts)
 
 
-def build_report(root: Path) -> tuple[Path, Path]:
-    """Write ``report.md``, ``report.html`` and ``figures/`` from a study folder."""
-    try:
-        config = StudyConfig.model_validate(yaml.safe_load((root / "study.yaml").read_text()))
-        values = read_summary(root)
-    except FileNotFoundError as exc:
-        raise GenbenchError(f"{root} is not a study folder ({Path(exc.filename).name} is missing); run `genbench run` first") from None
+def check_plugins(config: StudyConfig, study: StudyFolder, allow_changed: bool = False) -> None:
+    """Load the study's plugins and refuse, in one line, one that a run folder recorded
+    and that is missing or changed since."""
+    activate(config.plugins)
+    for dataset in config.datasets:
+        for model in config.entries(dataset):
+            for seed in config.seeds_of(model):
+                run = study.run(dataset, model, seed)
+                if run.config_file.exists():
+                    check_records(run.read_config().plugins, run.path, allow_changed)
+
+
+def build_report(root: Path, allow_changed_plugin: bool = False) -> tuple[Path, Path]:
+    """Write ``summary.csv``, ``report.md``, ``report.html`` and ``figures/`` from a study
+    folder's run folders alone."""
+    study = StudyFolder(root)
+    config = study.read_study()
+    check_plugins(config, study, allow_changed_plugin)
+    rows = study.collect_summary(config)
+    study.write_summary(rows)
+    values = summary_values(rows)
     tables = metric_tables(config, values)
     unmatched = published_not_compared(config)
     if unmatched:
         tables.append(unmatched)
-    for extra in (verdict_table(config, values), health_table(config, root)):
+    for extra in (verdict_table(config, values), health_table(config, study)):
         if extra:
             tables.insert(0, extra)
-    sections = make_sections(config, root, values)
-    write_text(root / "report.md", _markdown(config, tables, sections, root))
-    write_text(root / "report.html", _html(config, tables, sections))
-    return root / "report.md", root / "report.html"
+    sections = make_sections(config, study, values)
+    write_text(study.report_md, _markdown(config, tables, sections, root))
+    write_text(study.report_html, _html(config, tables, sections))
+    return study.report_md, study.report_html

@@ -4,6 +4,7 @@ backend, so no display is needed."""
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -14,6 +15,7 @@ import numpy as np
 from PIL import Image
 from scipy.stats import gaussian_kde
 
+from genbench.data import DATASETS
 from genbench.io import atomic_write_bytes
 from genbench.report.grid import make_grid
 
@@ -117,13 +119,23 @@ def plot_grid(ax: plt.Axes, images: np.ndarray, title: str) -> None:
     ax.axis("off")
 
 
-def image_run_figure(path: Path, history: list[dict[str, float]], samples: np.ndarray, title: str) -> None:
-    """One image run: its loss curves beside a grid of its final samples."""
-    fig, (ax_loss, ax_img) = plt.subplots(1, 2, figsize=(8, 3.6))
+def image_run_figure(path: Path, history: list[dict[str, float]], real: np.ndarray, samples: np.ndarray,
+                     title: str) -> None:
+    """One image run: its loss curves beside grids of its final samples and real images."""
+    fig, (ax_loss, ax_img, ax_real) = plt.subplots(1, 3, figsize=(11.5, 3.6))
     plot_losses(ax_loss, [history], "losses")
-    plot_grid(ax_img, samples, "samples")
+    plot_grid(ax_img, samples[:64], "samples")
+    plot_grid(ax_real, real[:64], "real (training)")
     fig.suptitle(title, fontsize=10)
     _save(fig, path, dpi=90)
+
+
+RUN_FIGURES = {"points": run_figure, "images": image_run_figure}  # dataset kind -> one run's figure
+
+
+def run_figure_of(dataset: str) -> Callable[[Path, list[dict[str, float]], np.ndarray, np.ndarray, str], None]:
+    """The figure of one run (``run.png``) for a dataset's kind of data."""
+    return RUN_FIGURES[DATASETS.get(dataset).kind]
 
 
 def image_dataset_figure(path: Path, dataset: str, real: np.ndarray, histories: dict[str, list[list[dict[str, float]]]],

@@ -1,4 +1,9 @@
-"""Training loops, one per model family, each training one or several seeds at once."""
+"""Training loops, one per model family, each training one or several seeds at once.
+
+A model names its trainer (``GenerativeModel.trainer``, default its family); a new
+training procedure is a :class:`Trainer` subclass in one module plus one line here (or a
+``genbench.register_trainer`` call in a plugin).
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -6,21 +11,25 @@ import torch
 from torch import nn
 
 from genbench.config import TrainSettings
+from genbench.registry import Registry
 from genbench.train.gan import GANTrainer
 from genbench.train.loop import Tensors, Trainer
 from genbench.train.vae import VAETrainer
 
-TRAINERS: dict[str, type[Trainer]] = {"vae": VAETrainer, "gan": GANTrainer}
+TRAINERS: Registry[type[Trainer]] = Registry("trainer")
+TRAINERS.register("vae", VAETrainer)
+TRAINERS.register("gan", GANTrainer)
 
 
 def make_trainer(models: list[nn.Module], train: np.ndarray, holdout: np.ndarray, settings: TrainSettings,
                  seeds: list[int], device: torch.device | str = "cpu") -> Trainer:
-    """The family's trainer for ``models`` (one per seed, same architecture) on arrays:
+    """The registered trainer ``models`` name (one per seed, same architecture) on arrays:
     float points, or uint8 images scaled to the models' value range."""
     device = torch.device(device)
     value_range = models[0].value_range
-    return TRAINERS[models[0].family](models, Tensors(train, value_range, device), Tensors(holdout, value_range, device),
-                                      settings, seeds, device)
+    trainer = TRAINERS.get(models[0].trainer_name())
+    return trainer(models, Tensors(train, value_range, device), Tensors(holdout, value_range, device),
+                   settings, seeds, device)
 
 
 def fit(models: list[nn.Module], train: np.ndarray, holdout: np.ndarray, settings: TrainSettings,

@@ -26,6 +26,10 @@ class GANTrainer(Trainer):
     """Per batch one D step; every ``d_steps``-th batch also one G step, on the same fake
     batch scored by the updated D (as studies 000, 002 and 003 did).
 
+    The losses are two methods, so a GAN with another objective (hinge, least squares,
+    Wasserstein) subclasses this trainer and overrides :meth:`discriminator_loss` and
+    :meth:`generator_loss` only.
+
     Per epoch: d_loss, g_loss, d_real = mean D(x), d_fake = mean D(G(z)), and
     holdout_d_loss: D's loss on hold-out images against fresh fakes (a D that scores the
     hold-out much worse than the training set is memorising it).
@@ -50,23 +54,31 @@ class GANTrainer(Trainer):
         }
         self.batches_seen = 0
 
+    def discriminator_loss(self, real: Tensor, fake: Tensor) -> dict[str, Tensor]:
+        """Per seed: ``d_loss`` (what D minimises) and other values to log, here the mean
+        D(x) and D(G(z)) as probabilities."""
+        real_logits, fake_logits = self.disc(real).float(), self.disc(fake).float()
+        return {"d_loss": d_loss(real_logits, fake_logits), "d_real": torch.sigmoid(real_logits.detach()).mean(dim=1),
+                "d_fake": torch.sigmoid(fake_logits.detach()).mean(dim=1)}
+
+    def generator_loss(self, fake: Tensor) -> Tensor:
+        """Per seed: what G minimises."""
+        return g_loss(self.disc(fake).float())
+
     def train_batch(self, x: Tensor) -> dict[str, Tensor]:
         opt_g, opt_d = self.optimizers["generator"], self.optimizers["discriminator"]
         with self.autocast():
-            fake = self.gen(self.streams.randn(x.shape[1], self.latent))
-            real_logits = self.disc(x).float()
-            fake_logits = self.disc(fake.detach()).float()
-        loss_d = d_loss(real_logits, fake_logits)
+            fake = self.gen(self.streams.randn(x.shape[1], *self.noise_shape))
+            values = self.discriminator_loss(x, fake.detach())
         opt_d.zero_grad(set_to_none=True)
-        loss_d.sum().backward()
+        values["d_loss"].sum().backward()
         opt_d.step()
         self.schedulers["discriminator"].step()
-        values = {"d_loss": loss_d, "d_real": torch.sigmoid(real_logits.detach()).mean(dim=1),
-                  "d_fake": torch.sigmoid(fake_logits.detach()).mean(dim=1)}
+        values = {k: v.detach() for k, v in values.items()}
         self.batches_seen += 1
         if self.batches_seen % self.settings.d_steps == 0:
             with self.autocast():
-                loss_g = g_loss(self.disc(fake).float())
+                loss_g = self.generator_loss(fake)
             opt_g.zero_grad(set_to_none=True)
             loss_g.sum().backward(inputs=self.gen.parameters())  # G's gradients only; D keeps none
             opt_g.step()
@@ -77,13 +89,13 @@ class GANTrainer(Trainer):
     def validate(self) -> dict[str, Tensor]:
         total, n = 0.0, 0
         for x in self.holdout.chunks(len(self.seeds)):
-            fake = self.gen(self.streams.randn(x.shape[1], self.latent))
-            total = total + d_loss(self.disc(x).float(), self.disc(fake).float()) * x.shape[1]
+            fake = self.gen(self.streams.randn(x.shape[1], *self.noise_shape))
+            total = total + self.discriminator_loss(x, fake)["d_loss"] * x.shape[1]
             n += x.shape[1]
         return {"holdout_d_loss": total / n}
 
     def snapshot(self, n: int) -> list[dict[str, np.ndarray]]:
-        samples = self.gen(self.fixed_latents(n))
+        samples = self.gen(self.fixed_noise(n))
         return [{"samples": samples[i]} for i in range(len(self.seeds))]
 
     def state_dict(self) -> dict:

@@ -150,7 +150,7 @@ class Trainer:
             if settings.channels_last:
                 model.to(memory_format=torch.channels_last)
         self.streams = SeedStreams(seeds, device)
-        self.latent = models[0].latent_dim
+        self.noise_shape = models[0].noise_shape
         self.epoch = 0
         self.histories: list[list[dict[str, float]]] = [[] for _ in seeds]
         self.nets: dict[str, Stacked] = {}
@@ -180,9 +180,9 @@ class Trainer:
             x = x[0].contiguous(memory_format=torch.channels_last).unsqueeze(0)
         return x
 
-    def fixed_latents(self, n: int) -> Tensor:
-        """(S, n, latent) codes fixed by each seed: the same faces at every snapshot."""
-        return torch.stack([torch.randn(n, self.latent, generator=torch.Generator().manual_seed(30_000 + s))
+    def fixed_noise(self, n: int) -> Tensor:
+        """(S, n, *noise_shape) noise fixed by each seed: the same faces at every snapshot."""
+        return torch.stack([torch.randn(n, *self.noise_shape, generator=torch.Generator().manual_seed(30_000 + s))
                             for s in self.seeds]).to(self.device)
 
     def check_finite(self, values: dict[str, Tensor], step: int) -> None:

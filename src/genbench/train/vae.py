@@ -48,7 +48,7 @@ class VAETrainer(Trainer):
 
     def losses(self, x: Tensor) -> dict[str, Tensor]:
         with self.autocast():
-            out = self.net(x, self.streams.randn(x.shape[1], self.latent))
+            out = self.net(x, self.streams.randn(x.shape[1], *self.noise_shape))
         return vae_loss(self.models[0], x, *out)
 
     def train_batch(self, x: Tensor) -> dict[str, Tensor]:
@@ -69,7 +69,7 @@ class VAETrainer(Trainer):
 
     def snapshot(self, n: int) -> list[dict[str, np.ndarray]]:
         """Samples from fixed latents, and hold-out images above their reconstructions."""
-        samples = self.net.call("decode", self.fixed_latents(n))
+        samples = self.net.call("decode", self.fixed_noise(n))
         real = next(self.holdout.chunks(len(self.seeds)))[:, : n // 2]
         per_row = min(8, real.shape[1])
         real = real[:, : real.shape[1] // per_row * per_row]
