@@ -19,8 +19,13 @@ from genbench.data import DATASETS
 from genbench.io import atomic_write_bytes
 from genbench.report.grid import make_grid
 
-# Which history columns make a model's loss plot: (training curve, its hold-out twin).
-LOSS_PAIRS = {"loss": "holdout_loss", "d_loss": "holdout_d_loss", "g_loss": None}
+HOLDOUT = "holdout_"  # a history column's hold-out twin carries this prefix
+
+
+def loss_columns(row: dict[str, float]) -> list[str]:
+    """The training losses a history row holds (``loss`` and every ``*_loss``, whatever
+    the trainer), each drawn with its ``holdout_`` twin where there is one."""
+    return [k for k in row if not k.startswith(HOLDOUT) and (k == "loss" or k.endswith("_loss"))]
 
 
 def _save(fig: plt.Figure, path: Path, dpi: int) -> None:
@@ -41,9 +46,9 @@ def plot_losses(ax: plt.Axes, histories: list[list[dict[str, float]]], title: st
     log axis when every loss is positive, so a first-epoch spike does not flatten the rest."""
     epochs = np.array([row["epoch"] for row in histories[0]])
     positive = True
-    for train_key, holdout_key in LOSS_PAIRS.items():
-        for key, style in ((train_key, "-"), (holdout_key, "--")):
-            if key is None or key not in histories[0][0]:
+    for train_key in loss_columns(histories[0][0]):
+        for key, style in ((train_key, "-"), (HOLDOUT + train_key, "--")):
+            if key not in histories[0][0]:
                 continue
             values = np.array([[row[key] for row in h] for h in histories])
             positive = positive and bool((values > 0).all())
