@@ -132,7 +132,7 @@ def score_oracle(config: StudyConfig, dataset: str, root: Path, runtime: Runtime
     for seed in config.seed_list():
         samples = real_sample(dataset, config.datasets[dataset], splits, config.data, config.n_samples, seed)
         desc = None if runtime.quiet else f"scoring {dataset}/oracle/seed{seed}"
-        metrics = evaluate(config.metrics, samples, context, desc)
+        metrics = evaluate(config.metrics, samples, context.for_real_data(), desc)
         if metrics:
             study.oracle(dataset, seed).write_metrics(metrics)
 
@@ -190,5 +190,5 @@ def evaluate_samples(samples: np.ndarray, dataset: str, params: dict[str, Any] |
     context = eval_context(dataset, params, splits, features, runtime)
     scores = evaluate(metrics, samples, context, None if runtime.quiet else "scoring samples")
     real = real_sample(dataset, params, splits, data, len(samples), 0)
-    floor = evaluate(metrics, real, context, None if runtime.quiet else "scoring real data")
+    floor = evaluate(metrics, real, context.for_real_data(), None if runtime.quiet else "scoring real data")
     return SamplesScore(dataset, len(samples), scores, floor)

@@ -84,3 +84,17 @@ def test_both_mode_metrics_share_one_mode_coverage_pass(monkeypatch):
                                                                               "high_quality_frac": 1.0}
     assert len(calls) == 1
     assert not [k for k in ctx.cache if k[0] == "modes"]  # forgotten once the samples are scored
+
+
+def test_mixture_log_density_matches_scipy_and_integrates_to_one():
+    from scipy.stats import multivariate_normal
+
+    from genbench.metrics.density import mixture_log_density
+
+    centres, std = np.array([[0.0, 0.0], [1.0, 2.0], [-1.5, 0.5]]), 0.3
+    x = np.random.default_rng(0).normal(size=(50, 2))
+    ref = np.log(sum(multivariate_normal(c, std**2 * np.eye(2)).pdf(x) for c in centres) / 3)
+    np.testing.assert_allclose(mixture_log_density(x, centres, std), ref, rtol=1e-10)
+    grid = np.stack(np.meshgrid(np.linspace(-4, 4, 401), np.linspace(-3, 5, 401)), -1).reshape(-1, 2)
+    mass = np.exp(mixture_log_density(grid, centres, std)).sum() * (8 / 400) ** 2
+    assert abs(mass - 1) < 1e-3

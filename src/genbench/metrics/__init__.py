@@ -9,7 +9,7 @@ extractors are not comparable.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import numpy as np
@@ -43,8 +43,11 @@ class EvalContext:
     kind: str = "points"  # the dataset's kind: "points" or "images"
     test_labels: np.ndarray | None = None
     extractors: dict[str, Callable[[], Any]] = field(default_factory=dict)  # name -> loader
-    model: torch.nn.Module | None = None  # the run's model (reconstruction metrics)
+    model: torch.nn.Module | None = None  # the run's model (reconstruction and likelihood metrics)
     cache: dict[Any, Any] = field(default_factory=dict)
+    # True when the samples are real data (the oracle): metrics of a model's likelihood then
+    # report the data's true one where a closed form exists.
+    real_data: bool = False
 
     def extractor(self, name: str) -> Any:
         if ("extractor", name) not in self.cache:
@@ -77,8 +80,11 @@ class EvalContext:
 
     def for_run(self, model: torch.nn.Module | None) -> EvalContext:
         """The same context (and shared cache) for scoring one run's model."""
-        return EvalContext(self.train, self.test, self.modes, self.kind, self.test_labels, self.extractors, model,
-                           self.cache)
+        return replace(self, model=model)
+
+    def for_real_data(self) -> EvalContext:
+        """The same context (and shared cache) for scoring real data (the oracle)."""
+        return replace(self, real_data=True)
 
 
 @dataclass(frozen=True)
