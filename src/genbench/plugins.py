@@ -171,20 +171,38 @@ def activate(specs: Iterable[str] = (), base: Path | None = None) -> list[Plugin
     return [load_plugin(spec, base) for spec in specs]
 
 
-def check_records(records: Iterable[PluginRecord], where: Path, allow_changed: bool = False) -> None:
+def _missing(source: str, where: Path, reason: GenbenchError, sha256: str | None = None) -> GenbenchError:
+    digest = f" (sha256 {sha256[:12]})" if sha256 else ""
+    return GenbenchError(f"plugin {source}{digest}, which {where} was made with, cannot be loaded ({reason}); "
+                         f"restore it, or pass --plugin PATH where it is now")
+
+
+def load_study_plugins(sources: Iterable[str], satisfied: set[str], where: Path) -> None:
+    """Load a study's plugins, but for those its runs' records were already satisfied by
+    (a moved plugin passed with ``--plugin``)."""
+    for source in sources:
+        if source in satisfied or source in _loaded:
+            continue
+        try:
+            load_plugin(source)
+        except GenbenchError as exc:
+            raise _missing(source, where, exc) from None
+
+
+def check_records(records: Iterable[PluginRecord], where: Path, allow_changed: bool = False) -> set[str]:
     """Load the plugins a run folder recorded and refuse, in one line, one that is
     missing or whose code changed since ``where`` was written. A plugin found at a new
-    place (passed with ``--plugin``) is accepted when its hash matches."""
+    place (passed with ``--plugin``) is accepted when its hash matches. Returns the
+    recorded sources that are satisfied."""
+    satisfied = set()
     for record in records:
-        by_hash = any(r.sha256 == record.sha256 for r in _loaded.values())
-        if by_hash:
+        satisfied.add(record.source)
+        if any(r.sha256 == record.sha256 for r in _loaded.values()):
             continue
         try:
             now = load_plugin(record.source)
         except GenbenchError as exc:
-            raise GenbenchError(f"plugin {record.source} (sha256 {record.sha256[:12]}), which {where} was made with, "
-                                f"cannot be loaded ({exc}); restore it, or pass --plugin PATH where it is "
-                                f"now") from None
+            raise _missing(record.source, where, exc, record.sha256) from None
         if now.sha256 == record.sha256:
             continue
         if not allow_changed:
@@ -195,3 +213,4 @@ def check_records(records: Iterable[PluginRecord], where: Path, allow_changed: b
             _warned.add(record.source)
             print(f"genbench: warning: plugin {record.source} changed since {where} was made "
                   f"(--allow-changed-plugin): going on with it as it is now", file=sys.stderr)
+    return satisfied

@@ -22,7 +22,7 @@ from genbench.errors import GenbenchError
 from genbench.io import write_text
 from genbench.layout import ORACLE, StudyFolder, load_splits
 from genbench.metrics import result_keys
-from genbench.plugins import activate, check_records
+from genbench.plugins import activate, check_records, load_study_plugins
 from genbench.report.figures import class_histogram, dataset_figure, epochs_figure, image_dataset_figure
 from genbench.report.stats import mean_ci, verdict
 
@@ -377,15 +377,17 @@ def _html(config: StudyConfig, tables: list[Table], sections: list[Section]) -> 
 
 
 def check_plugins(config: StudyConfig, study: StudyFolder, allow_changed: bool = False) -> None:
-    """Load the study's plugins and refuse, in one line, one that a run folder recorded
-    and that is missing or changed since."""
-    activate(config.plugins)
+    """Load the plugins the runs recorded and refuse, in one line, one that is missing or
+    changed since; then the study's other plugins (those no finished run recorded)."""
+    activate()
+    satisfied = set()
     for dataset in config.datasets:
         for model in config.entries(dataset):
             for seed in config.seeds_of(model):
                 run = study.run(dataset, model, seed)
                 if run.config_file.exists():
-                    check_records(run.read_config().plugins, run.path, allow_changed)
+                    satisfied |= check_records(run.read_config().plugins, run.path, allow_changed)
+    load_study_plugins(config.plugins, satisfied, study.study_file)
 
 
 def build_report(root: Path, allow_changed_plugin: bool = False) -> tuple[Path, Path]:
