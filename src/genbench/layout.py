@@ -12,7 +12,8 @@ Layout of a study folder (everything a report needs, so it can be rebuilt from d
                                          resumable training state of seeds trained together
     OUT/<dataset>/<name>/seed<i>/        external samples (source i): config.yaml,
                                          samples.npy, metrics.json
-    OUT/<dataset>/oracle/seed<k>/        metrics of real data (the level a perfect model reaches)
+    OUT/<dataset>/oracle/seed<k>/        real data scored like a model (the level a perfect model
+                                         reaches): metrics.json, samples.npy
     OUT/<dataset>/real.npy               image datasets: training images shown in the report
     OUT/summary.csv                      study,dataset,model,seed,metric,value
     OUT/report.md, OUT/report.html, OUT/figures/<dataset>.png
@@ -175,8 +176,9 @@ class RunFolder:
             raise GenbenchError(f"{self.path} has no metrics.json: the run has not finished; run the study (or "
                                 f"genbench train) to finish it") from None
         except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise self._damaged(self.metrics_file, exc, f"run `genbench evaluate {self.path}` to recompute it, "
-                                                        f"or the study again to retrain the run") from None
+            fix = (f"run `genbench evaluate {self.path}` to recompute it, or the study again to retrain the run"
+                   if self.config_file.exists() else "run the study again to rewrite it")  # the oracle's
+            raise self._damaged(self.metrics_file, exc, fix) from None
         if not isinstance(metrics, dict):
             raise self._damaged(self.metrics_file, "not a JSON object", f"run `genbench evaluate {self.path}`")
         return metrics
@@ -219,8 +221,8 @@ class RunFolder:
         with the one-line reason for ``damaged``."""
         try:
             saved = self.read_config()
-        except GenbenchError:
-            return "todo", ""
+        except GenbenchError as exc:
+            return ("damaged", str(exc)) if self.config_file.exists() else ("todo", "")
         if not saved.same_as(expected):
             return "todo", ""
         if self.read_failed() is not None:

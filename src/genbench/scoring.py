@@ -3,6 +3,7 @@ against the same test split with the same metrics, so their numbers stand side b
 """
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,7 +106,9 @@ def evaluate_run(run_dir: Path, runtime: Runtime, metrics: list[str] | None = No
     scores = score_run(metrics, analysis, features, cfg.dataset, model, samples, context, run_dir, runtime)
     try:
         saved = run.read_metrics()
-    except GenbenchError:  # missing or damaged: rewritten from what was just computed
+    except GenbenchError as exc:  # missing or damaged: rewritten from what was just computed
+        if run.metrics_file.exists():
+            print(f"genbench: {str(exc).split(';')[0]}: writing it anew", file=sys.stderr)
         saved = {}
     saved.update(scores)
     run.write_metrics(saved)
@@ -134,7 +137,9 @@ def score_oracle(config: StudyConfig, dataset: str, root: Path, runtime: Runtime
         desc = None if runtime.quiet else f"scoring {dataset}/oracle/seed{seed}"
         metrics = evaluate(config.metrics, samples, context.for_real_data(), desc)
         if metrics:
-            study.oracle(dataset, seed).write_metrics(metrics)
+            oracle = study.oracle(dataset, seed)
+            oracle.write_samples(samples)  # so anyone can score the same real data again (evaluate-samples)
+            oracle.write_metrics(metrics)
 
 
 def score_external(config: StudyConfig, root: Path, runtime: Runtime) -> None:

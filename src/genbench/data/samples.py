@@ -97,8 +97,16 @@ def parse_samples(array: np.ndarray, shape: tuple[int, ...], value_range: str | 
     if len(shape) != 3:
         if value_range is not None:
             raise GenbenchError("--value-range applies to images only")
-        return np.ascontiguousarray(array, dtype=np.float32)
-    return np.ascontiguousarray(_pixels(array, value_range, name))
+        return _canonical(array.astype(np.float32))
+    return _canonical(_pixels(array, value_range, name))
+
+
+def _canonical(array: np.ndarray) -> np.ndarray:
+    """C order with the usual strides, also for axes of size 1: a transposed (N, 1, H, W)
+    array keeps channels-last strides there, which PyTorch takes as channels_last and
+    convolves by another algorithm, changing features in the last bits."""
+    contiguous = np.ascontiguousarray(array)
+    return contiguous.reshape(-1).reshape(array.shape)
 
 
 def _load_array(path: Path) -> np.ndarray:

@@ -41,9 +41,15 @@ def _bounds(points: np.ndarray, pad: float = 0.15) -> tuple[float, float, float,
     return lo[0] - pad * span[0], hi[0] + pad * span[0], lo[1] - pad * span[1], hi[1] + pad * span[1]
 
 
-def plot_losses(ax: plt.Axes, histories: list[list[dict[str, float]]], title: str) -> None:
+def plot_losses(ax: plt.Axes, histories: list[list[dict[str, float]]] | None, title: str) -> None:
     """Mean over seeds of each training loss and its hold-out twin, shaded min-max; on a
-    log axis when every loss is positive, so a first-epoch spike does not flatten the rest."""
+    log axis when every loss is positive, so a first-epoch spike does not flatten the rest.
+    Samples from elsewhere (no ``histories``) say so instead."""
+    if not histories:
+        ax.axis("off")
+        ax.text(0.5, 0.5, f"{title.split(':')[0]}:\nsamples made elsewhere\n(no training curves)", ha="center",
+                va="center", fontsize=9)
+        return
     epochs = np.array([row["epoch"] for row in histories[0]])
     positive = True
     for train_key in loss_columns(histories[0][0]):
@@ -109,7 +115,7 @@ def dataset_figure(path: Path, dataset: str, real: np.ndarray, histories: dict[s
     plot_scatter(axes[1, 0], real, None, "real (training)", box)
     plot_kde(axes[2, 0], real, "KDE of real", box)
     for col, model in enumerate(models, start=1):
-        plot_losses(axes[0, col], histories[model], f"{model}: train vs hold-out")
+        plot_losses(axes[0, col], histories.get(model), f"{model}: train vs hold-out")
         plot_scatter(axes[1, col], real, samples[model], f"{model} samples (seed {seeds[model]})", box)
         plot_kde(axes[2, col], samples[model], f"KDE of {model}", box)
     fig.tight_layout()
@@ -161,7 +167,7 @@ def image_dataset_figure(path: Path, dataset: str, real: np.ndarray, histories: 
             plot_grid(ax_grid, real, "real (training)")
             continue
         ax_loss.axis("on")
-        plot_losses(ax_loss, histories[model], f"{model}: train vs hold-out")
+        plot_losses(ax_loss, histories.get(model), f"{model}: train vs hold-out")
         plot_grid(ax_grid, samples[model], f"{model} samples (seed {seeds[model]})")
     fig.tight_layout()
     _save(fig, path, dpi=90)
