@@ -35,9 +35,10 @@ from genbench.executors import EXECUTORS
 from genbench.io import ensure_writable_dir, write_json
 from genbench.layout import RunFolder, StudyFolder
 from genbench.models import MODELS
-from genbench.plugins import activate
+from genbench.plugins import activate, resolve_source
 from genbench.runtime import Runtime, resolve_device
 from genbench.scoring import SamplesScore, evaluate_run, evaluate_samples as _score_samples
+import genbench.study as studies
 
 StudySource = str | Path | Mapping[str, Any]
 
@@ -90,7 +91,7 @@ def load_study(study: StudySource = "toy2d", *, overrides: Mapping[str, Any] | N
     if epochs is not None:
         raw = set_all_epochs(raw, epochs)
     raw = apply_overrides(raw, dict(overrides or {}))
-    extra = [str(Path(p).resolve()) if str(p).endswith(".py") else str(p) for p in plugins]
+    extra = [resolve_source(str(p)) for p in plugins]
     if extra:
         raw["plugins"] = [*(raw.get("plugins") or []), *(p for p in extra if p not in (raw.get("plugins") or []))]
     return resolve(raw)
@@ -104,12 +105,10 @@ def run_study(study: StudySource = "toy2d", out: str | Path | None = None, *,
     ``runs/<name>``); finished runs are kept and unfinished ones resume, so the same call
     continues an interrupted study. ``executor`` says where the runs execute
     (``local``, or a cluster executor with its ``executor_options``)."""
-    from genbench.study import run_study as _run
-
     config = load_study(study, overrides=overrides, seeds=seeds, epochs=epochs, plugins=plugins)
     root = Path(out) if out is not None else Path("runs") / config.name
     engine = EXECUTORS.get(executor)(**dict(executor_options or {}))
-    folder = StudyFolder(_run(config, root, runtime or make_runtime(), engine))
+    folder = StudyFolder(studies.run_study(config, root, runtime or make_runtime(), engine))
     summary = folder.collect_summary(config)
     return StudyResult(folder.root, folder.report_html, folder.report_md, folder.summary_file, summary)
 
@@ -119,7 +118,7 @@ def train(dataset: str, model: str, *, seed: int = 0, preset: StudySource = "toy
           plugins: Sequence[str | Path] = (), runtime: Runtime | None = None) -> RunResult:
     """Train and score one run: ``model`` on ``dataset`` with the settings ``preset`` has
     for them (``epochs`` is required when the preset has none for the model)."""
-    activate([str(Path(p).resolve()) if str(p).endswith(".py") else str(p) for p in plugins])
+    activate([str(p) for p in plugins])
     DATASETS.get(dataset)
     MODELS.get(model)
     raw = study_source(preset) if not isinstance(preset, Mapping) else copy.deepcopy(dict(preset))

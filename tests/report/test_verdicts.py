@@ -26,3 +26,10 @@ def test_verdict_picks_the_better_model_by_direction_and_tests_the_gap():
     noisy = verdict({"a": {0: 1.0, 1: 3.0, 2: 2.0}, "b": {0: 2.0, 1: 1.0, 2: 2.5}}, higher_is_better=True)
     assert not noisy["significant"] and "no significant difference" in noisy["text"]
     assert verdict({"a": {0: 1.0}, "b": {}}, True) is None
+
+
+def test_costs_are_shown_in_human_units():
+    from genbench.report import human_rate, human_seconds
+
+    assert [human_seconds(s) for s in (0.0123, 29.4, 754.0, 5472.0)] == ["0.0123 s", "29.4 s", "12.6 min", "1.52 h"]
+    assert [human_rate(r) for r in (850.0, 295_400.0, 1.2e6)] == ["850/s", "295k/s", "1.2M/s"]
