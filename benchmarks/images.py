@@ -18,13 +18,13 @@ Usage: python benchmarks/images.py [--steps 15] [--repeats 3] [--device cpu] [--
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+from machine import machine_facts  # benchmarks/machine.py, beside this script
 from torch.utils.data import DataLoader, TensorDataset
 
 from genbench.config import TrainSettings
@@ -176,8 +176,7 @@ def main() -> None:
                       "reference_img_s": round(ref, 1), "genbench_img_s": round(ours, 1), "speedup": round(ours / ref, 2)}
         print(f"{name:14s} {'x'.join(map(str, shape)):8s} reference {ref:9.1f} img/s  genbench {ours:9.1f} img/s  "
               f"x{ours / ref:.2f}", flush=True)
-    result = {"device": str(device), "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-              "torch": torch.__version__, "batch": BATCH, "steps": args.steps, "repeats": args.repeats,
+    result = {"device": str(device), "machine": machine_facts(), "batch": BATCH, "steps": args.steps, "repeats": args.repeats,
               "models": rows}
     if device.type == "cuda":
         result["gpu"] = torch.cuda.get_device_name(device)

@@ -21,6 +21,7 @@ from scipy.ndimage import gaussian_filter
 from genbench.data import make_splits
 from genbench.features import FeatureRequest, extractor_loader
 from genbench.io import write_json
+from machine import machine_facts  # benchmarks/machine.py, beside this script
 from genbench.metrics import EvalContext, evaluate
 
 METRICS = ["fd", "kid", "is", "pr", "dc", "class_coverage"]
@@ -83,7 +84,7 @@ def main() -> None:
         for key, sign in EXPECTED[kind].items():
             steps = np.diff([r[key] for r in rows]) * sign
             checks[f"{kind}:{key}"] = bool((steps >= 0).all())
-    out = {"n": args.n, "evaluator_hash": evaluator.hash, "evaluator_test_accuracy": round(evaluator.test_accuracy, 4),
+    out = {"machine": machine_facts(), "n": args.n, "evaluator_hash": evaluator.hash, "evaluator_test_accuracy": round(evaluator.test_accuracy, 4),
            "evaluator_seconds_to_load_or_train": round(evaluator_seconds, 1),
            "evaluate_seconds_cold": round(cold, 1), "evaluate_seconds_warm": round(warm, 1),
            "floor_train_vs_test": {k: round(floor[k], 5) for k in KEYS}, "disturbances": results,

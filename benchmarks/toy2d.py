@@ -12,8 +12,6 @@ Usage: python benchmarks/toy2d.py [--ref-seeds 1] [--seeds 5] [--out benchmarks/
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -22,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from machine import machine_facts  # benchmarks/machine.py, beside this script
 from torch.utils.data import DataLoader, TensorDataset
 
 from genbench.config import load_preset, resolve, set_all_epochs
@@ -29,7 +28,8 @@ from genbench.io import write_json
 from genbench.layout import load_splits
 from genbench.metrics import evaluate
 from genbench.models import build_model
-from genbench.report import read_summary
+from genbench.layout import StudyFolder
+from genbench.report import summary_values
 from genbench.report.stats import mean_ci
 from genbench.runtime import Runtime
 from genbench.scoring import eval_context, sample_run
@@ -103,8 +103,7 @@ def main() -> int:
     paper, fast = resolve(paper_raw), resolve(fast_raw)
 
     result: dict = {
-        "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform()},
+        "machine": machine_facts(),
         "quick": args.quick,
         "reference": {"config": "toy2d-paper, plain DataLoader loop, default Adam, one seed at a time",
                       "seeds": args.ref_seeds, "runs": {}},
@@ -131,7 +130,7 @@ def main() -> int:
         start = time.perf_counter()
         run_study(fast, Path(tmp) / "toy2d", Runtime(quiet=True))
         wall = time.perf_counter() - start
-        values = read_summary(Path(tmp) / "toy2d")
+        values = summary_values(StudyFolder(Path(tmp) / "toy2d").collect_summary(fast))
     runs = {}
     checks = []
     for dataset in fast.datasets:
