@@ -25,10 +25,9 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from genbench.config import load_preset, resolve, set_all_epochs
 from genbench.io import write_json
-from genbench.layout import load_splits
+from genbench.layout import StudyFolder, load_splits
 from genbench.metrics import evaluate
 from genbench.models import build_model
-from genbench.layout import StudyFolder
 from genbench.report import summary_values
 from genbench.report.stats import mean_ci
 from genbench.runtime import Runtime
