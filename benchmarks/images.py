@@ -50,9 +50,7 @@ def reference_images_per_s(name: str, data: np.ndarray, steps: int, warmup: int,
     """pytorch/examples style: DataLoader, .to(device) per batch, Adam, fp32."""
     torch.manual_seed(0)
     model = build_model(name, data.shape[1:], {}).to(device).train()
-    for layer in model.modules():  # the reference runs every convolution as a plain nn.Conv2d
-        if isinstance(layer, UnfoldConv2d):
-            layer.__class__ = nn.Conv2d
+    plain_convolutions(model)  # the reference runs every convolution as a plain nn.Conv2d
     lo, hi = model.value_range
     images = torch.from_numpy(data).float() / 255 * (hi - lo) + lo
     loader = DataLoader(TensorDataset(images), batch_size=BATCH, shuffle=True, drop_last=True)
@@ -95,10 +93,20 @@ def genbench_settings(name: str, **overrides) -> TrainSettings:
     return TrainSettings(**{**base, **overrides})
 
 
-def genbench_images_per_s(name: str, data: np.ndarray, steps: int, warmup: int, device: torch.device) -> float:
+def plain_convolutions(model: nn.Module) -> None:
+    """Every UnfoldConv2d computed as the plain nn.Conv2d it subclasses."""
+    for layer in model.modules():
+        if isinstance(layer, UnfoldConv2d):
+            layer.__class__ = nn.Conv2d
+
+
+def genbench_images_per_s(name: str, data: np.ndarray, steps: int, warmup: int, device: torch.device,
+                          unfold: bool = True, **settings) -> float:
     torch.manual_seed(0)
     model = build_model(name, data.shape[1:], {})
-    trainer = make_trainer([model], data, data[:256], genbench_settings(name), [0], device)
+    if not unfold:
+        plain_convolutions(model)
+    trainer = make_trainer([model], data, data[:256], genbench_settings(name, **settings), [0], device)
     batches = trainer.streams.batches(len(data), BATCH)
     for i in range(warmup + steps):
         if i == warmup:
@@ -107,6 +115,23 @@ def genbench_images_per_s(name: str, data: np.ndarray, steps: int, warmup: int, 
         trainer.train_batch(trainer.batch(batches[i % len(batches)]))
     _sync(device)
     return steps * BATCH / (time.perf_counter() - start)
+
+
+def sweep(name: str, data: np.ndarray, args: argparse.Namespace, device: torch.device, ref: float) -> dict:
+    """img/s and speed-up over ``ref`` of genbench's loop under each precision and layout
+    (and with UnfoldConv2d layers as plain convolutions), best of ``args.repeats``."""
+    has_unfold = any(isinstance(m, UnfoldConv2d) for m in build_model(name, data.shape[1:], {}).modules())
+    combos = [(p, cl, u) for p in ("fp32", "bf16") for cl in (False, True) for u in ((True, False) if has_unfold else (True,))]
+    out = {}
+    for _ in range(args.repeats):
+        for precision, channels_last, unfold in combos:
+            key = f"{precision}{'+channels_last' if channels_last else ''}{'' if unfold else '+plain_conv'}"
+            rate = genbench_images_per_s(name, data, args.steps, args.warmup, device, unfold, precision=precision,
+                                         channels_last=channels_last)
+            out[key] = max(out.get(key, 0.0), rate)
+    for key, rate in out.items():
+        print(f"    {key:32s} {rate:9.1f} img/s  x{rate / ref:.2f}", flush=True)
+    return {key: {"img_s": round(rate, 1), "speedup": round(rate / ref, 2)} for key, rate in out.items()}
 
 
 def quality_check(device: torch.device, epochs: int, model_name: str, seeds: list[int]) -> dict:
@@ -159,6 +184,9 @@ def main() -> None:
     parser.add_argument("--quality-model", default="dcgan")
     parser.add_argument("--quality-epochs", type=int, default=1)
     parser.add_argument("--quality-seeds", default="0", help="comma-separated seeds, each trained in both precisions")
+    parser.add_argument("--sweep", action="store_true",
+                        help="also time genbench's loop in fp32/bf16 x contiguous/channels_last (x unfold on/off "
+                             "where a model has UnfoldConv2d layers), to pick per-CPU defaults")
     parser.add_argument("--out")
     args = parser.parse_args()
     torch.set_flush_denormal(True)
@@ -174,6 +202,8 @@ def main() -> None:
             ours = max(ours, genbench_images_per_s(name, data, args.steps, args.warmup, device))
         rows[name] = {"shape": list(shape), "params": count_parameters(build_model(name, shape, {})),
                       "reference_img_s": round(ref, 1), "genbench_img_s": round(ours, 1), "speedup": round(ours / ref, 2)}
+        if args.sweep:
+            rows[name]["sweep"] = sweep(name, data, args, device, ref)
         print(f"{name:14s} {'x'.join(map(str, shape)):8s} reference {ref:9.1f} img/s  genbench {ours:9.1f} img/s  "
               f"x{ours / ref:.2f}", flush=True)
     result = {"device": str(device), "machine": machine_facts(), "batch": BATCH, "steps": args.steps, "repeats": args.repeats,
