@@ -42,7 +42,8 @@ def test_mlp_flow_study_reports_exact_likelihoods_beside_the_true_density(tiny_s
 
 def test_flow_and_diffusion_image_study_writes_grids_costs_and_report(tmp_path):
     tiny = {"width": 8, "channel_mult": [1, 2], "sample_steps": 4}
-    raw = {"name": "img", "seeds": 1, "datasets": {"digits": {}}, "data": {"n_train": 128, "n_holdout": 32, "n_test": 32},
+    raw = {"name": "img", "seeds": 1, "datasets": {"digits": {}},
+           "data": {"n_train": 128, "n_holdout": 32, "n_test": 32},
            "models": {name: {"params": tiny, "train": {"epochs": 2, "batch_size": 64, "lr": 2e-3}}
                       for name in ("flow-matching", "ddpm")},
            "metrics": [], "features": [], "n_samples": 40, "sample_every": 1, "analysis": True}

@@ -45,8 +45,9 @@ class TimeEmbedding(nn.Module):
 
     def forward(self, t: Tensor) -> Tensor:
         half = self.dim // 2
-        freqs = torch.exp(torch.arange(half, device=t.device, dtype=torch.float32) * (-math.log(10_000) / half))
-        args = 1000 * t.float()[..., None] * freqs
+        t = t if t.is_floating_point() else t.float()
+        freqs = torch.exp(torch.arange(half, device=t.device, dtype=t.dtype) * (-math.log(10_000) / half))
+        args = 1000 * t[..., None] * freqs
         return torch.cat([torch.sin(args), torch.cos(args)], dim=-1)
 
 
