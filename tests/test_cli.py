@@ -32,8 +32,8 @@ def test_unknown_names_list_the_choices(capsys, tmp_path):
     _fails(capsys, ["run", "toy3d", "--out", str(tmp_path / "x")], "unknown study 'toy3d'", "toy2d, toy2d-paper")
     _fails(capsys, ["train", "--dataset", "spirals", "--model", "mlp-vae", "--out", str(tmp_path / "x")],
            "unknown dataset 'spirals'", "2spirals")
-    _fails(capsys, ["train", "--dataset", "spiral", "--model", "mlp-flow", "--out", str(tmp_path / "x")],
-           "unknown model 'mlp-flow'", "mlp-vae, mlp-gan")
+    _fails(capsys, ["train", "--dataset", "spiral", "--model", "mlp-glow", "--out", str(tmp_path / "x")],
+           "unknown model 'mlp-glow'", "mlp-vae, mlp-gan")
     _fails(capsys, ["run", "--set", "metrics=[fid]", "--out", str(tmp_path / "x")], "unknown metric 'fid'", "mmd2")
     assert not (tmp_path / "x").exists()  # nothing written before the config is valid
 

@@ -22,6 +22,7 @@ from genbench.metrics.frechet import frechet_features
 from genbench.metrics.inception_score import inception_score
 from genbench.metrics.kde import kde_log_likelihood
 from genbench.metrics.kid import kid
+from genbench.metrics.likelihood import exact_test_log_likelihood
 from genbench.metrics.mmd import mmd2_unbiased
 from genbench.metrics.modes import mode_coverage
 from genbench.metrics.prdc import density_coverage, precision_recall
@@ -202,6 +203,12 @@ METRICS.register("modes_covered", MetricSpec(
 METRICS.register("high_quality_frac", MetricSpec(
     lambda g, c: None if c.modes is None else c.mode_stats(g)[1],
     "share of samples within 3 std of a mode (mixtures only)", True))
+METRICS.register("ll_exact_test", MetricSpec(
+    lambda g, c: exact_test_log_likelihood(c.model, c.test, c.real_data, c.modes),
+    "exact mean log-likelihood of the test points, in nats: flows integrate their velocity's exact divergence "
+    "along the ODE (2D); the oracle row is the data's true density where it has a closed form (Gaussian "
+    "mixtures); VAEs only bound their likelihood and GANs have none, so for them only the KDE numbers apply",
+    True))
 METRICS.register("fd", MetricSpec(_per_extractor(_fd), "Frechet distance of features, samples vs test (FID with "
                                   "inception features)", False, "images",
                                   {"fd_{f}": ("Frechet distance, samples vs test", False)}))

@@ -9,6 +9,8 @@ from torch import nn
 from genbench.data import check_params
 from genbench.models.conv28 import DCGAN28, ConvVAE28
 from genbench.models.dcgan import DCGAN, ConvVAE
+from genbench.models.diffusion import UNetDDPM
+from genbench.models.flow import MLPFlow, UNetFlow
 from genbench.models.linear import LinearGAN, LinearVAE
 from genbench.models.mlp_gan import MLPGAN
 from genbench.models.mlp_vae import MLPVAE
@@ -42,6 +44,11 @@ MODELS.register("conv-vae", ModelSpec(ConvVAE, "study 001's conv VAE on DCGAN st
 MODELS.register("dcgan64", ModelSpec(DCGAN, "study 003's DCGAN, 64x64, latent 100", (3, 64, 64), {"latent": 100}))
 MODELS.register("mlp-vae64", ModelSpec(LinearVAE, "study 003's MLP VAE 12288-512-512-16", (3, 64, 64),
                                        {"hidden": (512, 512), "activation_name": "leaky_relu_0.2"}))
+MODELS.register("mlp-flow", ModelSpec(MLPFlow, "flow matching (rectified flow) with a residual-MLP velocity, 2D", (2,)))
+MODELS.register("flow-matching", ModelSpec(UNetFlow, "flow matching (rectified flow) with a small U-Net, 8-64 px",
+                                           (1, 28, 28)))
+MODELS.register("ddpm", ModelSpec(UNetDDPM, "DDPM (eps prediction, T=1000) with DDIM sampling, small U-Net, 8-64 px",
+                                  (1, 28, 28)))
 
 
 def build_model(name: str, data_shape: tuple[int, ...], params: dict[str, Any]) -> nn.Module:

@@ -175,12 +175,19 @@ def published_not_compared(config: StudyConfig) -> Table | None:
 
 D_LOSS_FLOOR = 0.05  # a discriminator loss below this means D tells real from fake almost perfectly
 SIMILAR_PAIRS_FLAG = 0.05  # share of near-identical sample pairs that suggests collapse
+LOSS_FLAG_EPOCHS = 3  # fewer epochs say too little about whether a loss went down
 
 
 def training_flags(history: list[dict[str, float]], metrics: dict) -> list[str]:
-    """GAN failure signs a reader should not have to dig for: a discriminator that wins
-    for many epochs, near-identical samples, samples that cover little of the data."""
+    """Failure signs a reader should not have to dig for: a discriminator that wins for
+    many epochs, a loss (VAEs, flows, diffusion) no lower at the end than over the first
+    epoch, near-identical samples, samples that cover little of the data."""
     flags = []
+    if len(history) >= LOSS_FLAG_EPOCHS and "loss" in history[0]:
+        first, last = history[0]["loss"], history[-1]["loss"]
+        if last >= first:  # the first epoch's mean includes the untrained start: healthy runs end far below
+            flags.append(f"loss did not decrease: {first:.4g} over epoch 1, {last:.4g} at epoch {len(history)}; "
+                         f"the model learnt nothing (learning rate too high or too low?)")
     if history and "d_loss" in history[0]:
         longest, run, best_start = 0, 0, 0
         for row in history:

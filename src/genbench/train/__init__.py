@@ -12,6 +12,8 @@ from torch import nn
 
 from genbench.config import TrainSettings
 from genbench.registry import Registry
+from genbench.train.diffusion import DiffusionTrainer
+from genbench.train.flow import FlowTrainer
 from genbench.train.gan import GANTrainer
 from genbench.train.loop import Tensors, Trainer
 from genbench.train.vae import VAETrainer
@@ -19,6 +21,8 @@ from genbench.train.vae import VAETrainer
 TRAINERS: Registry[type[Trainer]] = Registry("trainer")
 TRAINERS.register("vae", VAETrainer)
 TRAINERS.register("gan", GANTrainer)
+TRAINERS.register("flow", FlowTrainer)
+TRAINERS.register("diffusion", DiffusionTrainer)
 
 
 def make_trainer(models: list[nn.Module], train: np.ndarray, holdout: np.ndarray, settings: TrainSettings,
