@@ -39,6 +39,13 @@ def ood_sets(dataset: str, shape: tuple[int, ...], data_dir: Path | None) -> dic
     return sets
 
 
+def has_latent_code(model: nn.Module) -> bool:
+    """Whether the model's noise is a latent vector (GANs) rather than noise of the data's
+    own shape (flows, diffusion): only a latent code has a prior to stray far from, and
+    drawing thousands of samples through an ODE or DDIM sampler costs an hour on a CPU."""
+    return len(model.noise_shape) == 1
+
+
 def analyse_run(folder: Path, model: nn.Module, samples: np.ndarray, ctx: EvalContext, dataset: str,
                 data_dir: Path | None, extractor: str | None) -> dict[str, Any]:
     """Write the figures of one run into ``folder``; return its numbers and, under
@@ -65,9 +72,10 @@ def analyse_run(folder: Path, model: nn.Module, samples: np.ndarray, ctx: EvalCo
         tsne_figure(folder / "tsne.png", feats, labels,
                     f"t-SNE of {extractor} features of samples, by predicted class ({dataset})")
         figures["tsne.png"] = f"t-SNE of the samples' {extractor} features, by predicted class"
-        test_feats = ctx.features(extractor, ctx.test)[0]
-        ood = gan_ood(folder / "ood_latents.png", model, ctx.extractor(extractor).features, test_feats)
-        numbers.update({k.replace("ood_fd_", f"ood_fd_{extractor}_"): v for k, v in ood.items()})
-        figures["ood_latents.png"] = "out-of-distribution latents: rows drawn from N(0,1), N(0,10), N(5,1)"
+        if has_latent_code(model):
+            test_feats = ctx.features(extractor, ctx.test)[0]
+            ood = gan_ood(folder / "ood_latents.png", model, ctx.extractor(extractor).features, test_feats)
+            numbers.update({k.replace("ood_fd_", f"ood_fd_{extractor}_"): v for k, v in ood.items()})
+            figures["ood_latents.png"] = "out-of-distribution latents: rows drawn from N(0,1), N(0,10), N(5,1)"
     numbers["figures"] = figures
     return numbers
