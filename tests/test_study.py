@@ -342,3 +342,31 @@ def test_one_diverging_seed_fails_alone_and_its_stacked_neighbours_finish(tiny_s
     # Started again, nothing trains: seed 0 is done, seed 1 failed (it would fail again).
     monkeypatch.setattr(Trainer, "run_epoch", lambda self: pytest.fail(f"seeds {self.seeds} trained again"))
     run_study(resolve(tiny_study), root, QUIET)
+
+
+def test_report_fills_in_as_groups_finish_and_ends_as_a_rebuild(tiny_study, tmp_path):
+    """The report exists before any training, is rewritten after every group (saying how
+    far the study got), and the finished study's report is byte-identical to one built
+    from the folder afterwards."""
+    from genbench.executors.local import LocalExecutor
+    from genbench.runner import run_group
+
+    seen = []
+
+    class Watching(LocalExecutor):
+        def run(self, jobs, runtime, events):
+            seen.append((tmp_path / "s" / "report.md").read_text())
+            for job in jobs:
+                events.started(job)
+                events.finished(job, run_group(job, runtime, events.progress))
+                seen.append((tmp_path / "s" / "report.md").read_text())
+
+    root = run_study(resolve(tiny_study), tmp_path / "s", QUIET, Watching())
+    assert len(seen) == 1 + 4  # before training, then after each (dataset, model) group
+    assert "In progress: 0 of 8 runs finished" in seen[0] and "oracle" in seen[0]
+    assert "In progress: 2 of 8 runs finished" in seen[1]
+    assert "In progress: 6 of 8 runs finished" in seen[3]
+    assert "In progress" not in seen[4]
+    final = {name: (root / name).read_bytes() for name in ("report.md", "report.html", "summary.csv")}
+    build_report(root)
+    assert {name: (root / name).read_bytes() for name in final} == final

@@ -257,6 +257,14 @@ class RunFolder:
     def write_failed(self, facts: dict[str, Any]) -> None:
         write_json(self.failed_file, facts)
 
+    def forget_result(self) -> None:
+        """Remove the records that say what the run is and how it ended (``metrics.json``,
+        ``failed.json``, ``config.yaml``) before it trains again, so that until it finishes
+        the folder reads as not yet run, never as a finished run of another config (the
+        report, rewritten while a study runs, would show the old numbers)."""
+        for path in (self.metrics_file, self.failed_file, self.config_file):
+            path.unlink(missing_ok=True)
+
 
 @dataclass(frozen=True)
 class StudyFolder:

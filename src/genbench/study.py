@@ -26,7 +26,8 @@ from genbench.train.tensorboard import require_tensorboard
 def plan(config: StudyConfig, root: Path, say=print) -> list[GroupJob]:
     """The groups still to train: seeds of a model that can stack train as one group,
     others one at a time; runs done (or failed) with the same config are not trained
-    again, and a run whose result files are damaged is (``say`` tells which). A stacked
+    again, and a run whose result files are damaged is (``say`` tells which); the result
+    records of runs to train again are removed first (``RunFolder.forget_result``). A stacked
     group keeps all its seeds even when some are done, so that a study killed between
     scoring two seeds resumes from the group's checkpoint rather than retraining the rest
     alone (which would differ in the last float bits from training them together)."""
@@ -41,6 +42,7 @@ def plan(config: StudyConfig, root: Path, say=print) -> list[GroupJob]:
                 if state == "damaged":
                     say(f"genbench: {why.split(';')[0]}: training the run again")
                 if state in ("todo", "damaged"):
+                    study.run(dataset, model, cfg.seed).forget_result()
                     pending.append(cfg.seed)
             if not pending:
                 continue
@@ -66,9 +68,11 @@ def check_inputs(config: StudyConfig, runtime: Runtime) -> None:
 
 class _Events:
     """The study's view of an executor's work: one progress bar counting seed-epochs (so
-    its ETA is honest across short and long runs), finished runs beside it."""
+    its ETA is honest across short and long runs), finished runs beside it, and the
+    report rewritten as each group finishes (so it can be opened long before the end)."""
 
-    def __init__(self, config: StudyConfig, jobs: list[GroupJob], runtime: Runtime) -> None:
+    def __init__(self, config: StudyConfig, jobs: list[GroupJob], runtime: Runtime, root: Path) -> None:
+        self.root = root
         total = sum(job.runs[0].train.epochs * len(job.runs) for job in jobs)
         self.runs_total = len(config.datasets) * len(config.models) * config.seeds
         self.runs_done = self.runs_total - sum(len(job.pending) for job in jobs)
@@ -89,6 +93,7 @@ class _Events:
     def finished(self, job: GroupJob, failed: list[int]) -> None:
         self.runs_done += len(job.pending)
         self.bar.set_postfix_str(f"runs {self.runs_done}/{self.runs_total}")
+        build_report(self.root, redraw={job.runs[0].dataset})  # the other datasets' figures are unchanged
 
     def close(self) -> None:
         self.bar.close()
@@ -112,7 +117,10 @@ def run_study(config: StudyConfig, root: Path, runtime: Runtime | None = None,
         score_oracle(config, dataset, root, runtime)
     score_external(config, root, runtime)
     jobs = plan(config, root, say=lambda text: tqdm.write(text, file=sys.stderr))
-    events = _Events(config, jobs, runtime)
+    build_report(root)  # the oracle's rows (and runs done before) at once; filled in as groups finish
+    if not runtime.quiet:
+        tqdm.write(f"genbench: report: {study.report_html} (rewritten as each group of runs finishes)", file=sys.stderr)
+    events = _Events(config, jobs, runtime, root)
     try:
         executor.run(jobs, runtime, events)
     finally:

@@ -10,6 +10,7 @@ import base64
 import html
 import io
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -236,7 +237,14 @@ def _epoch_grids(folder: Path, kind: str) -> list[tuple[int, Path]]:
     return [(int(p.stem.split("_")[1]), p) for p in sorted((folder / kind).glob("epoch_*.png"))]
 
 
-def _image_run_figures(study: StudyFolder, dataset: str, shown: dict[str, int]) -> list[tuple[str, Path]]:
+def _draw(path: Path, redraw: bool, draw, *args) -> None:
+    """Draw a figure file, or keep the one there when its dataset's runs did not change
+    since it was drawn (``redraw`` False: the report rewritten while a study runs)."""
+    if redraw or not path.exists():
+        draw(path, *args)
+
+
+def _image_run_figures(study: StudyFolder, dataset: str, shown: dict[str, int], redraw: bool) -> list[tuple[str, Path]]:
     """Samples over epochs for every model, then each model's reconstructions and
     analysis figures from the seed ``shown`` for it (its first finished one)."""
     out = []
@@ -245,7 +253,7 @@ def _image_run_figures(study: StudyFolder, dataset: str, shown: dict[str, int]) 
     grids = {m: g for m, g in grids.items() if g}
     if any(len(g) > 1 for g in grids.values()):  # one grid each: the dataset figure shows it already
         path = study.figures / f"{dataset}-epochs.png"
-        epochs_figure(path, grids)
+        _draw(path, redraw, epochs_figure, grids)
         out.append(("samples over epochs", path))
     for model, folder in firsts.items():
         seed = shown[model]
@@ -264,7 +272,7 @@ REAL_IMAGES = "real (training images)"
 
 
 def _class_histograms(config: StudyConfig, study: StudyFolder, dataset: str,
-                      values: dict[tuple[str, str, str], dict[int, float]]) -> list[tuple[str, Path]]:
+                      values: dict[tuple[str, str, str], dict[int, float]], redraw: bool) -> list[tuple[str, Path]]:
     """Per feature extractor with class shares in the summary: the real images' shares
     (oracle) beside each model's, averaged over seeds."""
     out = []
@@ -279,7 +287,7 @@ def _class_histograms(config: StudyConfig, study: StudyFolder, dataset: str,
         if len(shares) > 1:
             path = study.figures / f"{dataset}-classes-{extractor}.png"
             caption = f"predicted classes ({extractor}), share of images, mean over seeds"
-            class_histogram(path, shares, f"{dataset}: {caption}", REAL_IMAGES)
+            _draw(path, redraw, class_histogram, shares, f"{dataset}: {caption}", REAL_IMAGES)
             out.append((f"class coverage: {caption}", path))
     return out
 
@@ -293,10 +301,13 @@ def _real_images(study: StudyFolder, dataset: str) -> np.ndarray:
                             f"run) to rewrite it") from None
 
 
-def make_sections(config: StudyConfig, study: StudyFolder,
-                  values: dict[tuple[str, str, str], dict[int, float]]) -> list[Section]:
+def make_sections(config: StudyConfig, study: StudyFolder, values: dict[tuple[str, str, str], dict[int, float]],
+                  redraw: Collection[str] | None = None) -> list[Section]:
+    """Each dataset's figures; only those of the datasets in ``redraw`` (None: all) are
+    drawn again where figure files exist."""
     sections = []
     for dataset in config.datasets:
+        again = redraw is None or dataset in redraw
         histories, samples, shown = {}, {}, {}  # shown: model -> the seed whose samples are shown
         for model in config.entries(dataset):
             done = [s for s in config.seeds_of(model) if study.run(dataset, model, s).metrics_file.exists()]
@@ -311,15 +322,32 @@ def make_sections(config: StudyConfig, study: StudyFolder,
         path = study.figures / f"{dataset}.png"
         if DATASETS.get(dataset).kind == "images":
             grids = {m: s[:64] for m, s in samples.items()}
-            image_dataset_figure(path, dataset, _real_images(study, dataset), histories, grids, shown)
+            _draw(path, again, image_dataset_figure, dataset, _real_images(study, dataset), histories, grids, shown)
             figures = [("loss curves (all seeds) and samples", path),
-                       *_class_histograms(config, study, dataset, values),
-                       *_image_run_figures(study, dataset, shown)]
+                       *_class_histograms(config, study, dataset, values, again),
+                       *_image_run_figures(study, dataset, shown, again)]
         else:
-            dataset_figure(path, dataset, load_splits(config, dataset).train, histories, samples, shown)
+            _draw(path, again, dataset_figure, dataset, load_splits(config, dataset).train, histories, samples, shown)
             figures = [("loss curves (all seeds), samples and KDE heatmaps", path)]
         sections.append(Section(dataset, figures))
     return sections
+
+
+def progress_note(config: StudyConfig, study: StudyFolder) -> str | None:
+    """While a study runs its report is rewritten as each group of runs finishes; until
+    every run has a result (or failed) it says how far it got, so a half-filled table is
+    not read as the study's answer. None once the study is complete."""
+    expected = done = 0
+    for dataset in config.datasets:
+        for model in config.models:
+            for seed in config.seed_list():
+                run = study.run(dataset, model, seed)
+                expected += 1
+                done += run.metrics_file.exists() or run.failed_file.exists()
+    if done == expected:
+        return None
+    return (f"In progress: {done} of {expected} runs finished. This report is rewritten as each group of runs "
+            f"finishes; cells marked – are still training.")
 
 
 def _intro(config: StudyConfig) -> str:
@@ -336,8 +364,12 @@ def _intro(config: StudyConfig) -> str:
     return f"{seeds}; {ci}. The `{ORACLE}` column is real data: {'; '.join(floor)}."
 
 
-def _markdown(config: StudyConfig, tables: list[Table], sections: list[Section], root: Path) -> str:
-    lines = [f"# {config.name}: {', '.join([*config.models, *config.external])}", "", config.description.strip(), "", _intro(config), ""]
+def _markdown(config: StudyConfig, tables: list[Table], sections: list[Section], root: Path,
+              progress: str | None) -> str:
+    lines = [f"# {config.name}: {', '.join([*config.models, *config.external])}", ""]
+    if progress:
+        lines += [f"**{progress}**", ""]
+    lines += [config.description.strip(), "", _intro(config), ""]
     for table in tables:
         lines += [f"## {table.title}", "", f"_{table.note}_", "",
                   "| " + " | ".join(table.header) + " |", "|" + "---|" * len(table.header)]
@@ -350,7 +382,7 @@ def _markdown(config: StudyConfig, tables: list[Table], sections: list[Section],
     return "\n".join(lines)
 
 
-def _html(config: StudyConfig, tables: list[Table], sections: list[Section]) -> str:
+def _html(config: StudyConfig, tables: list[Table], sections: list[Section], progress: str | None) -> str:
     esc = html.escape
     intro = esc(_intro(config)).replace(f"`{ORACLE}`", f"<code>{ORACLE}</code>")
     parts = [
@@ -360,7 +392,9 @@ def _html(config: StudyConfig, tables: list[Table], sections: list[Section]) -> 
         "table{border-collapse:collapse;margin:.5em 0 1.5em}th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}",
         "th:first-child,td:first-child{text-align:left}th{background:#f3f3f3}.note{color:#666;font-style:italic}",
         "img{max-width:100%;image-rendering:pixelated}figure{margin:1em 0 2em}figcaption{color:#444;font-size:.9em}</style></head><body>",
-        f"<h1>{esc(config.name)}: {esc(', '.join([*config.models, *config.external]))}</h1><p>{esc(config.description.strip())}</p>",
+        f"<h1>{esc(config.name)}: {esc(', '.join([*config.models, *config.external]))}</h1>",
+        f"<p class='progress'><strong>{esc(progress)}</strong></p>" if progress else "",
+        f"<p>{esc(config.description.strip())}</p>",
         f"<p>{intro}</p>",
     ]
     for table in tables:
@@ -397,9 +431,13 @@ def check_plugins(config: StudyConfig, study: StudyFolder, allow_changed: bool =
     load_study_plugins(config.plugins, satisfied, study.study_file)
 
 
-def build_report(root: Path, allow_changed_plugin: bool = False) -> tuple[Path, Path]:
+def build_report(root: Path, allow_changed_plugin: bool = False,
+                 redraw: Collection[str] | None = None) -> tuple[Path, Path]:
     """Write ``summary.csv``, ``report.md``, ``report.html`` and ``figures/`` from a study
-    folder's run folders alone."""
+    folder's run folders alone. ``redraw``: the datasets whose figures are drawn again
+    (None: all); a running study passes the dataset of the group that just finished, as
+    the others' figures are unchanged (a study's last report is byte-identical to one
+    rebuilt afterwards, which a test checks)."""
     study = StudyFolder(root)
     config = study.read_study()
     check_plugins(config, study, allow_changed_plugin)
@@ -413,7 +451,8 @@ def build_report(root: Path, allow_changed_plugin: bool = False) -> tuple[Path, 
     for extra in (verdict_table(config, values), health_table(config, study)):
         if extra:
             tables.insert(0, extra)
-    sections = make_sections(config, study, values)
-    write_text(study.report_md, _markdown(config, tables, sections, root))
-    write_text(study.report_html, _html(config, tables, sections))
+    sections = make_sections(config, study, values, redraw)
+    progress = progress_note(config, study)
+    write_text(study.report_md, _markdown(config, tables, sections, root, progress))
+    write_text(study.report_html, _html(config, tables, sections, progress))
     return study.report_md, study.report_html
