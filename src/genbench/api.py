@@ -30,6 +30,7 @@ from genbench.config import (
 from genbench.data import DATASETS, check_dataset_params
 from genbench.data.image_data import to_uint8
 from genbench.data.samples import parse_samples, read_samples
+from genbench.distributed import World
 from genbench.errors import GenbenchError
 from genbench.executors import EXECUTORS
 from genbench.io import ensure_writable_dir, write_json
@@ -71,9 +72,11 @@ def make_runtime(device: str = "auto", data_dir: str | Path | None = None, resum
                  quiet: bool = False, inception_weights: str | Path | None = None,
                  tensorboard: bool = False) -> Runtime:
     """How work runs here: the device (``auto``: CUDA when PyTorch sees one), where data
-    files are looked for first, whether unfinished runs resume, progress bars."""
-    return Runtime(resolve_device(device), Path(data_dir) if data_dir else None, resume, quiet,
-                   Path(inception_weights) if inception_weights else None, tensorboard)
+    files are looked for first, whether unfinished runs resume, progress bars. Under
+    ``torchrun`` this process joins the ranks training one run (only rank 0 shows bars)."""
+    world, device_ = World.from_env(resolve_device(device))
+    return Runtime(device_, Path(data_dir) if data_dir else None, resume, quiet or not world.is_writer,
+                   Path(inception_weights) if inception_weights else None, tensorboard, world)
 
 
 def load_study(study: StudySource = "toy2d", *, overrides: Mapping[str, Any] | None = None,

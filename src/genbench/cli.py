@@ -35,17 +35,22 @@ def _names(text: str | None) -> list[str] | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    runtime = _runtime(args)
     result = api.run_study(args.study, args.out, overrides=parse_sets(args.set or []), seeds=args.seeds,
-                           epochs=args.epochs, plugins=args.plugin or [], runtime=_runtime(args))
-    print(f"report: {result.report_html}")
+                           epochs=args.epochs, plugins=args.plugin or [], executor=args.executor,
+                           executor_options=_executor_options(args), runtime=runtime)
+    if runtime.world.is_writer:  # torchrun: rank 0 speaks for all
+        print(f"report: {result.report_html}")
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    runtime = _runtime(args)
     result = api.train(args.dataset, args.model, seed=args.seed, preset=args.preset, epochs=args.epochs,
                        overrides=parse_sets(args.set or []), out=args.out, plugins=args.plugin or [],
-                       runtime=_runtime(args))
-    print(f"run: {result.folder}")
+                       runtime=runtime)
+    if runtime.world.is_writer:
+        print(f"run: {result.folder}")
     return 0
 
 

@@ -10,6 +10,8 @@ Layout of a study folder (everything a report needs, so it can be rebuilt from d
                                          recon/epoch_XXX.png for VAEs)
     OUT/<dataset>/<model>/checkpoint-seed<k>[-<k2>...].pt
                                          resumable training state of seeds trained together
+    OUT/<dataset>/<model>/.seed<k>.lock  held while a process writes the run (genbench.locks)
+    OUT/.genbench/                       cluster executors' sentinel, progress files, Slurm logs
     OUT/<dataset>/<name>/seed<i>/        external samples (source i): config.yaml,
                                          samples.npy, metrics.json
     OUT/<dataset>/oracle/seed<k>/        real data scored like a model (the level a perfect model
@@ -287,6 +289,10 @@ class StudyFolder:
     def checkpoint(self, dataset: str, model: str, seeds: list[int]) -> Path:
         """Seeds trained together share one checkpoint, beside their run folders."""
         return self.root / dataset / model / f"checkpoint-seed{'-'.join(map(str, seeds))}.pt"
+
+    def lock(self, dataset: str, model: str, seed: int) -> Path:
+        """The run's lock file, held while a process writes its folder (``genbench.locks``)."""
+        return self.root / dataset / model / f".seed{seed}.lock"
 
     def real_images(self, dataset: str) -> Path:
         return self.root / dataset / "real.npy"

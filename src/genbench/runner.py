@@ -23,6 +23,7 @@ from tqdm import tqdm
 from genbench.errors import GenbenchError, TrainingDiverged
 from genbench.io import load_checkpoint, load_weights, save_torch
 from genbench.layout import RunConfig, RunFolder, StudyFolder, run_splits
+from genbench.locks import RunLocks
 from genbench.models import build_model, count_parameters
 from genbench.plugins import check_records
 from genbench.report.figures import run_figure_of
@@ -72,6 +73,11 @@ class Progress:
     def grow(self, seed_epochs: int) -> None:
         """The work grew (seeds of a group that lost one train again on their own)."""
 
+    def resumed(self, epoch: int, seeds: int) -> None:
+        """The group continues from its checkpoint of ``epoch``: that many epochs of each
+        of its ``seeds`` seeds are done."""
+        self.advance(epoch * seeds)
+
 
 class StopAtEpochEnd:
     """Ctrl-C while training: finish the current epoch, save a checkpoint, then stop
@@ -114,17 +120,37 @@ def build_run_model(cfg: RunConfig) -> torch.nn.Module:
 def run_group(job: GroupJob, runtime: Runtime, progress: Progress | None = None) -> list[int]:
     """Train the job's seeds together, checkpointing as it goes, then score and save each
     pending run; return the seeds that failed (diverged). The plugins the runs recorded
-    are loaded (and checked) first, so a fresh process can run any job."""
+    are loaded (and checked) first, so a fresh process can run any job.
+
+    The runs' locks are held throughout (``genbench.locks``), so another attempt at them
+    waits; one that got the locks after such an attempt finished finds nothing left to do.
+    Under torchrun rank 0 holds them for every rank."""
     progress = progress or Progress()
-    first = job.runs[0]
-    check_records(first.plugins, Path(job.root))
+    check_records(job.runs[0].plugins, Path(job.root))
     study = StudyFolder(Path(job.root))
+    if not runtime.world.is_writer:
+        return _run_group(job, runtime, progress)
+    with RunLocks([study.lock(job.runs[0].dataset, job.runs[0].model, s) for s in job.seeds], job.name):
+        if runtime.world.size == 1:  # (ranks must agree on the work; torchrun's one run is planned once)
+            job = job.model_copy(update={"pending": [cfg.seed for cfg in job.runs if cfg.seed in job.pending
+                                                     and study.run(cfg.dataset, cfg.model, cfg.seed).state(cfg)[0]
+                                                     in ("todo", "damaged")]})
+            if not job.pending:
+                return []
+        return _run_group(job, runtime, progress)
+
+
+def _run_group(job: GroupJob, runtime: Runtime, progress: Progress) -> list[int]:
+    first = job.runs[0]
+    study = StudyFolder(Path(job.root))
+    writer = runtime.world.is_writer
     splits = run_splits(first, runtime.data_dir)
     settings, seeds = first.train, job.seeds
     models = [build_run_model(cfg) for cfg in job.runs]
     value_range = models[0].value_range
     device = runtime.device
     trainer = make_trainer(models, splits.train, splits.holdout, settings, seeds, device)
+    trainer.distribute(runtime.world)
     configs = [cfg.model_dump(mode="json") for cfg in job.runs]
     runs = [study.run(first.dataset, first.model, s) for s in seeds]
     ckpt = study.checkpoint(first.dataset, first.model, seeds)
@@ -133,8 +159,8 @@ def run_group(job: GroupJob, runtime: Runtime, progress: Progress | None = None)
     if saved is not None and saved.get("configs") == configs:
         trainer.load_state_dict(saved["trainer"])
         seconds = saved["seconds"]
-        progress.advance(trainer.epoch * len(seeds))
-    logs = RunLoggers([r.path for r in runs], trainer.epoch) if runtime.tensorboard else None
+        progress.resumed(trainer.epoch, len(seeds))
+    logs = RunLoggers([r.path for r in runs], trainer.epoch) if runtime.tensorboard and writer else None
     try:
         with StopAtEpochEnd() as stop:
             while trainer.epoch < settings.epochs:
@@ -145,32 +171,34 @@ def run_group(job: GroupJob, runtime: Runtime, progress: Progress | None = None)
                 progress.advance(len(seeds))
                 if logs:
                     logs.scalars(trainer.histories)
-                if value_range and (last or (job.sample_every and epoch % job.sample_every == 0)):
+                if writer and value_range and (last or (job.sample_every and epoch % job.sample_every == 0)):
                     shots = _save_snapshots(trainer, runs, value_range)
                     if logs:
                         logs.images(shots, epoch, value_range)
-                if last or stop.requested or (job.checkpoint_every and epoch % job.checkpoint_every == 0):
+                if writer and (last or stop.requested or (job.checkpoint_every and epoch % job.checkpoint_every == 0)):
                     save_torch(ckpt, {"configs": configs, "seconds": seconds, "trainer": trainer.state_dict()})
                 if stop.requested and not last:
                     raise KeyboardInterrupt(f"stopped after epoch {epoch} of {job.name}, checkpoint saved")
     except TrainingDiverged as exc:
         # The seed that diverged fails; the seeds trained beside it start again as a group
         # of their own (deterministic, so a resumed study takes the same path).
-        lost = runs[seeds.index(exc.seed)]
-        lost.write_config(job.runs[seeds.index(exc.seed)])
-        lost.write_failed({"error": str(exc), "loss": exc.loss, "value": exc.value, "epoch": exc.epoch,
-                           "step": exc.step})
-        tqdm.write(f"genbench: {job.name} seed {exc.seed} failed: {exc}", file=sys.stderr)
+        if writer:
+            lost = runs[seeds.index(exc.seed)]
+            lost.write_config(job.runs[seeds.index(exc.seed)])
+            lost.write_failed({"error": str(exc), "loss": exc.loss, "value": exc.value, "epoch": exc.epoch,
+                               "step": exc.step})
+            tqdm.write(f"genbench: {job.name} seed {exc.seed} failed: {exc}", file=sys.stderr)
         rest = job.without(exc.seed)
         if not rest.pending:
             return [exc.seed]
         progress.grow(settings.epochs * len(rest.runs))
-        return [exc.seed, *run_group(rest, runtime, progress)]
+        return [exc.seed, *_run_group(rest, runtime, progress)]
     finally:
         if logs:
             logs.close()
     trainer.finish()
-    _score_and_save(job, trainer, models, runs, splits, seconds / len(seeds), runtime)
+    if writer:  # every rank holds the same weights; one scores them
+        _score_and_save(job, trainer, models, runs, splits, seconds / len(seeds), runtime)
     return []
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from genbench.distributed import World
 from genbench.errors import GenbenchError
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -31,3 +32,4 @@ class Runtime:
     quiet: bool = False
     inception_weights: Path | None = None  # local InceptionV3 weights for the inception features
     tensorboard: bool = False  # also log scalars and sample grids per run under <run>/tensorboard
+    world: World = World()  # the torchrun ranks training one run together (alone: rank 0 of 1)

@@ -11,7 +11,9 @@ from tqdm import tqdm
 
 from genbench.config import StudyConfig
 from genbench.data import DATASETS
+from genbench.errors import GenbenchError
 from genbench.executors import EXECUTORS, Executor
+from genbench.executors.local import LocalExecutor
 from genbench.io import ensure_writable_dir, save_npy
 from genbench.layout import StudyFolder, load_splits, run_config
 from genbench.metrics import METRICS
@@ -72,7 +74,7 @@ class _Events:
     report rewritten as each group finishes (so it can be opened long before the end)."""
 
     def __init__(self, config: StudyConfig, jobs: list[GroupJob], runtime: Runtime, root: Path) -> None:
-        self.root = root
+        self.root, self.writer = root, runtime.world.is_writer
         total = sum(job.runs[0].train.epochs * len(job.runs) for job in jobs)
         self.runs_total = len(config.datasets) * len(config.models) * config.seeds
         self.runs_done = self.runs_total - sum(len(job.pending) for job in jobs)
@@ -86,6 +88,9 @@ class _Events:
         self.bar.total += seed_epochs
         self.bar.refresh()
 
+    def resumed(self, epoch: int, seeds: int) -> None:
+        self.advance(epoch * seeds)
+
     def started(self, job: GroupJob) -> None:
         self.bar.set_postfix_str(f"runs {self.runs_done}/{self.runs_total}, training {job.name} "
                                  f"x{len(job.runs)} seeds")
@@ -93,7 +98,8 @@ class _Events:
     def finished(self, job: GroupJob, failed: list[int]) -> None:
         self.runs_done += len(job.pending)
         self.bar.set_postfix_str(f"runs {self.runs_done}/{self.runs_total}")
-        build_report(self.root, redraw={job.runs[0].dataset})  # the other datasets' figures are unchanged
+        if self.writer:
+            build_report(self.root, redraw={job.runs[0].dataset})  # the other datasets' figures are unchanged
 
     def close(self) -> None:
         self.bar.close()
@@ -103,27 +109,51 @@ def run_study(config: StudyConfig, root: Path, runtime: Runtime | None = None,
               executor: Executor | None = None) -> Path:
     """Train, score and report every run of ``config`` under ``root``; runs already done
     with the same config are kept, and unfinished ones continue from their last
-    checkpoint, so an interrupted study resumes where it stopped."""
+    checkpoint, so an interrupted study resumes where it stopped.
+
+    Under torchrun every rank calls this; rank 0 alone checks the inputs, scores the
+    oracle, writes and reports, the others train beside it."""
     runtime = runtime or Runtime()
     executor = executor or EXECUTORS.get("local")()
-    check_inputs(config, runtime)
-    study = StudyFolder(ensure_writable_dir(root))
-    for orphan in root.rglob(".*.tmp"):  # left by a process killed mid-write; never read
-        orphan.unlink(missing_ok=True)
-    study.write_study(config)
-    for dataset in config.datasets:
-        if DATASETS.get(dataset).kind == "images":  # the report shows real images beside the samples
-            save_npy(study.real_images(dataset), load_splits(config, dataset, runtime.data_dir).train[:SNAPSHOT_IMAGES])
-        score_oracle(config, dataset, root, runtime)
-    score_external(config, root, runtime)
-    jobs = plan(config, root, say=lambda text: tqdm.write(text, file=sys.stderr))
-    build_report(root)  # the oracle's rows (and runs done before) at once; filled in as groups finish
-    if not runtime.quiet:
-        tqdm.write(f"genbench: report: {study.report_html} (rewritten as each group of runs finishes)", file=sys.stderr)
+    writer = runtime.world.is_writer
+    jobs = None
+    if writer:
+        check_inputs(config, runtime)
+        study = StudyFolder(ensure_writable_dir(root))
+        for orphan in root.rglob(".*.tmp"):  # left by a process killed mid-write; never read
+            orphan.unlink(missing_ok=True)
+        study.write_study(config)
+        for dataset in config.datasets:
+            if DATASETS.get(dataset).kind == "images":  # the report shows real images beside the samples
+                save_npy(study.real_images(dataset),
+                         load_splits(config, dataset, runtime.data_dir).train[:SNAPSHOT_IMAGES])
+            score_oracle(config, dataset, root, runtime)
+        score_external(config, root, runtime)
+        jobs = plan(config, root, say=lambda text: tqdm.write(text, file=sys.stderr))
+        build_report(root)  # the oracle's rows (and runs done before) at once; filled in as groups finish
+        if not runtime.quiet:
+            tqdm.write(f"genbench: report: {study.report_html} (rewritten as each group of runs finishes)",
+                       file=sys.stderr)
+    jobs = runtime.world.from_writer(jobs)  # torchrun: every rank trains what rank 0 planned
+    if runtime.world.size > 1:
+        check_one_run(config, jobs, executor)
     events = _Events(config, jobs, runtime, root)
     try:
         executor.run(jobs, runtime, events)
     finally:
         events.close()
-    build_report(root)  # writes summary.csv too
+    if writer:
+        build_report(root)  # writes summary.csv too
     return root
+
+
+def check_one_run(config: StudyConfig, jobs: list[GroupJob], executor: Executor) -> None:
+    """torchrun trains one run across its ranks, in this process: a grid of runs is the
+    cluster executors' work."""
+    if not isinstance(executor, LocalExecutor):
+        raise GenbenchError("under torchrun the ranks train one run themselves; drop --executor (a grid of runs goes "
+                            "to --executor ray or slurm without torchrun)")
+    runs = len(config.datasets) * len(config.models) * config.seeds
+    if runs != 1:
+        raise GenbenchError(f"torchrun trains one run data-parallel; study {config.name!r} has {runs} runs: use "
+                            f"`genbench train`, or a study of one dataset, model and seed")

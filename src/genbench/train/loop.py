@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,8 @@ import torch
 from torch import Tensor, nn
 
 from genbench.config import TrainSettings
-from genbench.errors import TrainingDiverged
+from genbench.distributed import DataParallel, World
+from genbench.errors import GenbenchError, TrainingDiverged
 from genbench.train.stacked import Stacked
 
 VALIDATION_CHUNK = 1000  # hold-out examples per forward pass when validating
@@ -31,8 +32,14 @@ class SeedStreams:
     def __init__(self, seeds: list[int], device: torch.device) -> None:
         self.device = device
         self.generators = [torch.Generator(device=device).manual_seed(10_000 + s) for s in seeds]
+        # Data-parallel training: n -> (rows of the whole batch, this rank's rows) for a
+        # per-example draw of n rows (see genbench.distributed); None alone.
+        self.shard: Callable[[int], tuple[int, slice] | None] | None = None
 
     def randn(self, *shape: int) -> Tensor:
+        part = self.shard(shape[0]) if self.shard is not None and shape else None
+        if part is not None:
+            return self.randn(part[0], *shape[1:])[:, part[1]]
         return torch.stack([torch.randn(*shape, generator=g, device=self.device) for g in self.generators])
 
     def batches(self, n: int, batch_size: int) -> list[Tensor]:
@@ -156,6 +163,7 @@ class Trainer:
         self.nets: dict[str, Stacked] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.schedulers: dict[str, torch.optim.lr_scheduler.LambdaLR] = {}
+        self.parallel: DataParallel | None = None  # set by distribute()
 
     # -- for subclasses -------------------------------------------------------------
     def train_batch(self, x: Tensor) -> dict[str, Tensor]:
@@ -195,6 +203,24 @@ class Trainer:
                 i = int(bad.nonzero()[0, 0])
                 raise TrainingDiverged(name, float(value[i]), self.epoch + 1, step, self.seeds[i])
 
+    def distribute(self, world: World) -> None:
+        """Train this one run data-parallel across ``world``'s ranks (``torchrun``; see
+        ``genbench.distributed``). Called once the trainer is built, so it covers whatever
+        nets and optimisers a trainer (a plugin's too) put in ``nets`` and ``optimizers``."""
+        if world.size == 1:
+            return
+        if len(self.seeds) != 1:
+            raise GenbenchError(f"torchrun trains one run data-parallel; this group trains {len(self.seeds)} seeds "
+                                f"together: run one seed (--seeds 1) or use --executor ray for a grid of runs")
+        world.check_batches(len(self.train), self.settings.batch_size)
+        self.parallel = DataParallel(world)
+        for stacked, net in zip(self.nets.values(), self.parallel.prepare([s.net for s in self.nets.values()],
+                                                                           self.device)):
+            stacked.net = net
+        for optimizer in self.optimizers.values():
+            optimizer.register_step_pre_hook(self.parallel.average_gradients)
+        self.streams.shard = self.parallel.per_example
+
     def set_mode(self, training: bool) -> None:
         for net in self.nets.values():
             net.train(training)
@@ -204,9 +230,14 @@ class Trainer:
         self.set_mode(True)
         meter = EpochMeter(self.columns)
         for step, idx in enumerate(self.streams.batches(len(self.train), self.settings.batch_size), start=1):
-            values = self.train_batch(self.batch(idx))
+            n = idx.shape[1]
+            if self.parallel:  # this rank's share of the batch; values of the whole batch back
+                values = self.parallel.batch_means(self.train_batch(self.batch(self.parallel.begin_batch(idx))))
+                self.parallel.end_batch()
+            else:
+                values = self.train_batch(self.batch(idx))
             self.check_finite(values, step)
-            meter.add(idx.shape[1], **values)
+            meter.add(n, **values)
         self.set_mode(False)
         with torch.no_grad(), self.autocast():
             held = self.validate()
