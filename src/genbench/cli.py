@@ -30,6 +30,34 @@ def _runtime(args: argparse.Namespace) -> Runtime:
                             getattr(args, "inception_weights", None), getattr(args, "tensorboard", False))
 
 
+# Cluster flags of `run`: dest -> (the executors taking it, the executor option it sets).
+EXECUTOR_FLAGS = {
+    "ray_address": (("ray",), "address"),
+    "cpus_per_run": (("ray", "slurm"), "cpus_per_run"),
+    "gpus_per_run": (("ray",), "gpus_per_run"),
+    "slurm_partition": (("slurm",), "partition"),
+    "slurm_time": (("slurm",), "time"),
+    "slurm_gpus_per_run": (("slurm",), "gpus_per_run"),
+    "array_parallelism": (("slurm",), "array_parallelism"),
+    "slurm_cluster": (("slurm",), "cluster"),
+}
+
+
+def _executor_options(args: argparse.Namespace) -> dict:
+    """The executor options the given cluster flags set; a flag of another executor is refused."""
+    options = {}
+    for dest, (executors, option) in EXECUTOR_FLAGS.items():
+        value = getattr(args, dest)
+        if value is None:
+            continue
+        if args.executor not in executors:
+            flag = "--" + dest.replace("_", "-")
+            raise GenbenchError(f"{flag} applies to --executor {' or '.join(executors)}, not {args.executor}")
+        options[option] = int(value) if isinstance(value, float) and value.is_integer() and args.executor == "slurm" \
+            else value
+    return options
+
+
 def _names(text: str | None) -> list[str] | None:
     return [n.strip() for n in text.split(",") if n.strip()] if text else None
 
@@ -199,6 +227,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("study", nargs="?", default="toy2d", help="a study name (see `genbench list studies`) or a YAML file")
     run.add_argument("--seeds", type=_positive_int, help="number of seeds per dataset and model")
     common(run)
+    cluster = run.add_argument_group("where the runs execute (see README: Scaling out)")
+    cluster.add_argument("--executor", default="local",
+                         help="local (default: one after another here), ray (a Ray cluster) or slurm (a job array)")
+    cluster.add_argument("--ray-address", help="auto (the cluster `ray start` made here) or HEAD:PORT; default: a "
+                                               "Ray instance on this machine for the study")
+    cluster.add_argument("--cpus-per-run", type=float, help="CPUs (torch threads) per run (ray, slurm; default 1)")
+    cluster.add_argument("--gpus-per-run", type=float, help="share of a GPU per run, e.g. 0.25 packs four (ray)")
+    cluster.add_argument("--slurm-partition", help="Slurm partition of the job array")
+    cluster.add_argument("--slurm-time", help="time limit per array task: minutes or Slurm's form (1:00:00, default)")
+    cluster.add_argument("--slurm-gpus-per-run", type=int, help="GPUs per array task (default 0)")
+    cluster.add_argument("--array-parallelism", type=_positive_int, help="array tasks running at once (default 256)")
+    cluster.add_argument("--slurm-cluster", help="slurm (default), or local: the array as local processes, to try "
+                                                 "a study without a cluster")
     run.set_defaults(func=cmd_run)
 
     train = sub.add_parser("train", help="train one model on one dataset")

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from genbench.executors.local import LocalExecutor
+from genbench.executors.ray_tasks import RayExecutor
+from genbench.executors.slurm import SlurmExecutor
 from genbench.registry import Registry
 from genbench.runner import GroupJob, Progress
 from genbench.runtime import Runtime
@@ -28,5 +30,9 @@ class Executor(Protocol):
 
 
 # name -> factory taking the executor's options (from the CLI or the API) as keywords.
+# Ray and submitit are optional: their executors import them when built, and say how to
+# install them when they are missing.
 EXECUTORS: Registry[Callable[..., Any]] = Registry("executor")
 EXECUTORS.register("local", LocalExecutor)
+EXECUTORS.register("ray", RayExecutor)
+EXECUTORS.register("slurm", SlurmExecutor)
