@@ -26,3 +26,24 @@ def _private_cache(tmp_path_factory):
     import os
 
     os.environ["GENBENCH_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One local Ray cluster of two nodes (1 CPU and an 80 MB object store each, Ray's
+    minimum being 75 MB) for the whole test session, on the loopback address only. Tests
+    that add nodes remove them again."""
+    import os
+
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # Ray then binds 127.0.0.1, not the LAN address
+    ray = pytest.importorskip("ray", reason="ray is not installed: pip install 'genbench[ray]'")
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": 80 * 2**20,
+                                                            "include_dashboard": False})
+    cluster.add_node(num_cpus=1, object_store_memory=80 * 2**20)
+    cluster.wait_for_nodes()
+    yield cluster
+    if ray.is_initialized():
+        ray.shutdown()
+    cluster.shutdown()

@@ -34,24 +34,22 @@ if TYPE_CHECKING:
 
 POLL_SECONDS = 2.0
 CLUSTERS = ("slurm", "local")  # submitit's Slurm executor, or its local one (array tasks as local processes)
-_TIME = re.compile(r"^(?:(?:(\d+)-)?(\d+):)?(\d+)(?::(\d+))?$")  # Slurm's forms: M, M:S, H:M:S, D-H:M:S (and D-H:M)
+_TIME = re.compile(r"^(?:(\d+)-)?(\d+(?::\d+){0,2})$")  # [D-]fields; Slurm's forms below
 
 
 def slurm_minutes(text: str) -> int:
-    """Minutes of a Slurm time limit (``--time``'s forms: ``90``, ``1:30:00``, ``2-00:00:00``)."""
+    """Minutes of a Slurm time limit, in ``--time``'s forms: M, M:S, H:M:S, D-H, D-H:M,
+    D-H:M:S (``90``, ``1:30:00``, ``2-00:00:00``); seconds round up to a minute."""
     match = _TIME.match(str(text).strip())
     if not match:
         raise GenbenchError(f"--slurm-time {text!r}: expected minutes or Slurm's time form, e.g. 90, 1:30:00 or "
                             f"2-00:00:00")
-    days, first, second, third = match.groups()
-    if first is None and third is None:  # M
-        minutes, seconds = int(second), 0
-    elif days is None and first is None:  # M:S
-        minutes, seconds = int(second), int(third)
-    else:  # H:M:S, D-H:M:S or D-H:M
-        hours, minutes, seconds = int(first or 0), int(second), int(third or 0)
-        minutes += 60 * (hours + 24 * int(days or 0))
-    total = minutes + (seconds > 0)
+    days, fields = match.group(1), [int(f) for f in match.group(2).split(":")]
+    if days is None:  # M, M:S, H:M:S
+        hours, minutes, seconds = ([0, 0] + fields)[-3:] if len(fields) == 3 else (0, *(fields + [0])[:2])
+    else:  # D-H, D-H:M, D-H:M:S
+        hours, minutes, seconds = (fields + [0, 0])[:3]
+    total = (int(days or 0) * 24 + hours) * 60 + minutes + (seconds > 0)
     if total < 1:
         raise GenbenchError(f"--slurm-time {text!r} is under a minute")
     return total

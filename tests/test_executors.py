@@ -1,0 +1,268 @@
+"""Cluster executors against the local one: a study on a two-node Ray cluster and as a
+submitit job array gives the local study's numbers bit for bit, also when a node is
+removed mid-study, a task's process kills itself, or a job is preempted."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+import genbench
+from genbench.errors import GenbenchError
+
+ROOT = Path(__file__).resolve().parent
+STUDY = {  # one dataset x two models x two stacked seeds: two groups, seconds each
+    "name": "grid", "seeds": 2, "datasets": {"moons": {}},
+    "data": {"protocol": "genbench", "n_train": 300, "n_holdout": 100, "n_test": 300, "data_seed": 3},
+    "models": {"mlp-vae": {"params": {"hidden": 32, "n_res": 1}, "train": {"epochs": 4, "batch_size": 100}},
+               "mlp-gan": {"params": {}, "train": {"epochs": 4, "batch_size": 100}}},
+    "metrics": ["mmd2"], "n_samples": 300, "checkpoint_every": 1,
+}
+TIMINGS = (",train_seconds,", ",samples_per_second,")
+QUIET = genbench.make_runtime(device="cpu", quiet=True)
+
+
+def numbers(root: Path) -> list[str]:
+    """summary.csv without its wall-clock rows."""
+    return [line for line in (root / "summary.csv").read_text().splitlines() if not any(t in line for t in TIMINGS)]
+
+
+def assert_same_runs(a: Path, b: Path) -> None:
+    """Same numbers, and every trained run's history, weights and samples byte for byte."""
+    assert numbers(a) == numbers(b)
+    runs = sorted(p for p in a.glob("*/*/seed*") if p.parent.name != "oracle")
+    assert runs
+    for run in runs:
+        twin = b / run.relative_to(a)
+        for name in ("history.csv", "model.pt", "samples.npy"):
+            assert (run / name).read_bytes() == (twin / name).read_bytes(), (run, name)
+
+
+def progress(root: Path) -> dict[str, dict]:
+    """The groups' progress files: seed-epochs done, the process training it, where it resumed."""
+    facts = {}
+    for path in (root / ".genbench" / "progress").glob("*.json"):
+        try:
+            facts[path.stem] = json.loads(path.read_text())
+        except (OSError, ValueError):
+            pass  # being replaced right now
+    return facts
+
+
+def wait_for(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Local references train with one torch thread, as each task does (and two threads on
+    a shared 2-core machine run these tiny models ten times slower)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def local_grid(tmp_path_factory, one_thread) -> Path:
+    """The reference: STUDY with the local executor."""
+    return genbench.run_study(STUDY, tmp_path_factory.mktemp("local") / "grid", runtime=QUIET).root
+
+
+def study_file(tmp_path: Path, study: dict) -> Path:
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(study, sort_keys=False))  # the datasets' order is the summary's
+    return path
+
+
+# -- Ray ----------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_ray_study_on_two_nodes_matches_local_bit_for_bit(ray_cluster, local_grid, tmp_path):
+    result = genbench.run_study(STUDY, tmp_path / "grid", executor="ray",
+                                executor_options={"address": ray_cluster.address}, runtime=QUIET)
+    assert_same_runs(local_grid, result.root)
+    trained_in = {facts["pid"] for facts in progress(result.root).values()}
+    assert len(progress(result.root)) == 2 and os.getpid() not in trained_in  # in Ray's worker processes
+
+
+def _child_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+@pytest.mark.slow
+def test_ray_node_removed_mid_study_its_runs_resume_elsewhere_identically(ray_cluster, tmp_path):
+    study = {**STUDY, "name": "lost", "datasets": {"moons": {}, "gaussian-mixture": {}},
+             "models": {name: {**entry, "train": {**entry["train"], "epochs": 40}}
+                        for name, entry in STUDY["models"].items()}}
+    path = study_file(tmp_path, study)
+    extra = ray_cluster.add_node(num_cpus=1, object_store_memory=80 * 2**20)
+    ray_cluster.wait_for_nodes()
+    out = tmp_path / "ray"
+    driver = subprocess.Popen([sys.executable, "-m", "genbench", "run", str(path), "--quiet", "--out", str(out),
+                               "--executor", "ray", "--ray-address", ray_cluster.address],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        raylets = {node: node.all_processes["raylet"][0].process.pid for node in ray_cluster.worker_nodes}
+
+        def a_checkpointed_group_on_a_worker_node():
+            for name, facts in progress(out).items():
+                parent = _child_of(facts["pid"]) if Path(f"/proc/{facts['pid']}").exists() else None
+                node = next((n for n, raylet in raylets.items() if raylet == parent), None)
+                if node is not None and 3 <= facts["done"] // 2 < 30:  # two seeds: seed-epochs // 2 = epochs
+                    return name, facts, node
+
+        name, before, node = wait_for(a_checkpointed_group_on_a_worker_node, 120, "a group training on a worker")
+        ray_cluster.remove_node(node, allow_graceful=False)  # its processes are killed outright
+        if node is not extra:  # keep the session's cluster at two nodes
+            ray_cluster.remove_node(extra)
+            ray_cluster.add_node(num_cpus=1, object_store_memory=80 * 2**20)
+        _, stderr = driver.communicate(timeout=300)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode == 0, stderr
+    after = progress(out)[name]
+    assert after["pid"] != before["pid"] and after["resumed_epoch"] >= 2, (before, after)
+    dataset, model = name.split("__")[:2]
+    assert f"genbench: {dataset}/{model} started again in pid {after['pid']}" in stderr
+    reference = genbench.run_study(study, tmp_path / "local", runtime=QUIET).root
+    assert_same_runs(reference, out)
+
+
+@pytest.mark.slow
+def test_ray_task_whose_process_kills_itself_is_retried_and_resumes(ray_cluster, tmp_path):
+    def study(marker: Path) -> dict:
+        return {**STUDY, "name": "suicide", "plugins": [str(ROOT / "plugins" / "kill_once.py")],
+                "models": {"kill-once-vae": {"params": {"hidden": 32, "n_res": 1, "marker": str(marker)},
+                                             "train": {"epochs": 4, "batch_size": 100}}}}
+
+    marker = tmp_path / "killed"
+    result = genbench.run_study(study(marker), tmp_path / "ray", executor="ray",
+                                executor_options={"address": ray_cluster.address}, runtime=QUIET)
+    killed_pid = int(marker.read_text())  # the first attempt wrote it, then SIGKILLed itself
+    (facts,) = progress(result.root).values()
+    assert facts["pid"] != killed_pid and facts["resumed_epoch"] == 2  # the retry resumed from epoch 2
+    done = tmp_path / "no-kill"
+    done.write_text("")  # the reference never kills itself
+    reference = genbench.run_study(study(done), tmp_path / "local", runtime=QUIET).root
+    assert_same_runs(reference, result.root)
+
+
+# -- Slurm through submitit's local executor -------------------------------------------------
+@pytest.mark.slow
+def test_slurm_array_matches_local_and_a_preempted_job_requeues_and_resumes(local_grid, tmp_path):
+    pytest.importorskip("submitit", reason="submitit is not installed: pip install 'genbench[slurm]'")
+    study = {**STUDY, "models": {name: {**entry, "train": {**entry["train"], "epochs": 40}}
+                                 for name, entry in STUDY["models"].items()}}
+    path = study_file(tmp_path, study)
+    out = tmp_path / "slurm"
+    driver = subprocess.Popen([sys.executable, "-m", "genbench", "run", str(path), "--quiet", "--out", str(out),
+                               "--executor", "slurm", "--slurm-cluster", "local", "--slurm-time", "10"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        def a_checkpointed_group():
+            return next(((name, facts) for name, facts in progress(out).items() if 3 <= facts["done"] // 2 < 30), None)
+
+        name, before = wait_for(a_checkpointed_group, 120, "a group with a checkpoint")
+        os.kill(before["pid"], signal.SIGUSR2)  # what Slurm sends a job it preempts
+        _, stderr = driver.communicate(timeout=300)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode == 0, stderr
+    after = progress(out)[name]
+    assert after["pid"] != before["pid"] and after["resumed_epoch"] >= 2, (before, after)
+    logs = "".join(p.read_text() for p in (out / ".genbench" / "slurm").rglob("*.err"))
+    assert "this job is preempted" in logs
+    reference = genbench.run_study(study, tmp_path / "local", runtime=QUIET).root
+    assert_same_runs(reference, out)
+
+
+def test_slurm_time_forms():
+    from genbench.executors.slurm import slurm_minutes
+
+    assert [slurm_minutes(t) for t in ("90", "1:30", "1:00:00", "2-00:00:00", "1-2:30", "0:0:30")] == \
+        [90, 2, 60, 2880, 1590, 1]
+    with pytest.raises(GenbenchError, match="--slurm-time 'an hour'"):
+        slurm_minutes("an hour")
+
+
+# -- the command line -----------------------------------------------------------------------
+@pytest.mark.parametrize("executor, module, extra", [("ray", "ray", "ray"), ("slurm", "submitit", "slurm")])
+def test_missing_extra_is_one_line_with_the_install_command(executor, module, extra, monkeypatch, capsys, tmp_path):
+    from genbench.cli import main
+
+    monkeypatch.setitem(sys.modules, module, None)  # as if not installed: importing it raises ImportError
+    assert main(["run", "--executor", executor, "--out", str(tmp_path), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"genbench: error: --executor {executor} needs {module}: pip install 'genbench[{extra}]'"
+
+
+def test_cluster_flags_of_another_executor_and_bad_values_are_refused(capsys, tmp_path):
+    from genbench.cli import main
+
+    for argv, message in [
+        (["--executor", "local", "--ray-address", "auto"], "--ray-address applies to --executor ray, not local"),
+        (["--executor", "ray", "--slurm-partition", "gpu"], "--slurm-partition applies to --executor slurm, not ray"),
+        (["--executor", "rya"], "unknown executor 'rya' (did you mean 'ray'?)"),
+        (["--executor", "ray", "--gpus-per-run", "-1"], "--gpus-per-run must be 0 or more, got -1.0"),
+        (["--executor", "slurm", "--cpus-per-run", "1.5"], "--cpus-per-run must be a whole number >= 1, got 1.5"),
+        (["--executor", "slurm", "--slurm-cluster", "pbs"], "--slurm-cluster 'pbs': choose one of slurm, local"),
+    ]:
+        assert main(["run", *argv, "--out", str(tmp_path), "--quiet"]) == 2
+        assert message in capsys.readouterr().err
+
+
+# -- the sentinel: a node that cannot see the output folder ----------------------------------
+def _can_unshare() -> bool:
+    return subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode == 0
+
+
+@pytest.mark.slow
+def test_ray_node_that_cannot_see_the_output_folder_stops_the_study(ray_cluster, tmp_path):
+    """A node started in a mount namespace of its own, where a blank tmpfs hides the test's
+    folder: it is a node with a local folder at the output folder's path."""
+    if not _can_unshare():
+        pytest.skip("needs `unshare -m` (root, mount namespaces) to start a node with its own view of the filesystem")
+    import ray
+
+    hidden = tmp_path / "shared"
+    hidden.mkdir()
+    ray_bin = Path(sys.executable).parent / "ray"
+    node = subprocess.Popen(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c",
+         f"mount -t tmpfs none {hidden} && exec {ray_bin} start --address={ray_cluster.address} --num-cpus=1 "
+         f"--object-store-memory={80 * 2**20} --block"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        ray.init(address=ray_cluster.address)
+        try:
+            wait_for(lambda: sum(n["Alive"] for n in ray.nodes()) == 3, 60, "the third node")
+        finally:
+            ray.shutdown()
+        with pytest.raises(GenbenchError, match=rf"cannot see the output folder {hidden / 'grid'} \(its sentinel file "
+                                                rf"is unreadable: No such file or directory\): put --out on a "
+                                                rf"filesystem every node mounts"):
+            genbench.run_study(STUDY, hidden / "grid", executor="ray",
+                               executor_options={"address": ray_cluster.address}, runtime=QUIET)
+        assert not list((hidden / "grid").glob("moons/*/seed*"))  # nothing trained
+    finally:
+        os.killpg(node.pid, signal.SIGTERM)  # `ray start --block` stops its node
+        node.wait(timeout=60)
+        ray.init(address=ray_cluster.address)
+        try:
+            wait_for(lambda: sum(n["Alive"] for n in ray.nodes()) == 2, 120, "the hidden node to leave")
+        finally:
+            ray.shutdown()
