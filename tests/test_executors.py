@@ -65,6 +65,24 @@ def wait_for(condition, timeout: float, what: str):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+def resumed_driver(command: list[str], out: Path, interrupt) -> tuple[str, str, dict]:
+    """Run a driver process while ``interrupt()`` strikes one group mid-study (it returns the
+    group's name and progress then); the driver must finish, and the group must have
+    resumed in another process from a checkpoint of epoch 2 or later. Its stderr, the
+    group's name and its last progress."""
+    driver = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        name, before = interrupt()
+        _, stderr = driver.communicate(timeout=300)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode == 0, stderr
+    after = progress(out)[name]
+    assert after["pid"] != before["pid"] and after["resumed_epoch"] >= 2, (before, after)
+    return stderr, name, after
+
+
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
     """Local references train with one torch thread, as each task does (and two threads on
@@ -110,31 +128,26 @@ def test_ray_node_removed_mid_study_its_runs_resume_elsewhere_identically(ray_cl
     extra = ray_cluster.add_node(num_cpus=1, object_store_memory=80 * 2**20)
     ray_cluster.wait_for_nodes()
     out = tmp_path / "ray"
-    driver = subprocess.Popen([sys.executable, "-m", "genbench", "run", str(path), "--quiet", "--out", str(out),
-                               "--executor", "ray", "--ray-address", ray_cluster.address],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        raylets = {node: node.all_processes["raylet"][0].process.pid for node in ray_cluster.worker_nodes}
+    raylets = {node: node.all_processes["raylet"][0].process.pid for node in ray_cluster.worker_nodes}
 
-        def a_checkpointed_group_on_a_worker_node():
+    def remove_a_node_training_a_checkpointed_group():
+        def found():
             for name, facts in progress(out).items():
                 parent = _child_of(facts["pid"]) if Path(f"/proc/{facts['pid']}").exists() else None
                 node = next((n for n, raylet in raylets.items() if raylet == parent), None)
                 if node is not None and 3 <= facts["done"] // 2 < 30:  # two seeds: seed-epochs // 2 = epochs
                     return name, facts, node
 
-        name, before, node = wait_for(a_checkpointed_group_on_a_worker_node, 120, "a group training on a worker")
+        name, facts, node = wait_for(found, 120, "a group training on a worker node")
         ray_cluster.remove_node(node, allow_graceful=False)  # its processes are killed outright
         if node is not extra:  # keep the session's cluster at two nodes
             ray_cluster.remove_node(extra)
             ray_cluster.add_node(num_cpus=1, object_store_memory=80 * 2**20)
-        _, stderr = driver.communicate(timeout=300)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
-    assert driver.returncode == 0, stderr
-    after = progress(out)[name]
-    assert after["pid"] != before["pid"] and after["resumed_epoch"] >= 2, (before, after)
+        return name, facts
+
+    stderr, name, after = resumed_driver(
+        [sys.executable, "-m", "genbench", "run", str(path), "--quiet", "--out", str(out), "--executor", "ray",
+         "--ray-address", ray_cluster.address], out, remove_a_node_training_a_checkpointed_group)
     dataset, model = name.split("__")[:2]
     assert f"genbench: {dataset}/{model} started again in pid {after['pid']}" in stderr
     reference = genbench.run_study(study, tmp_path / "local", runtime=QUIET).root
@@ -160,6 +173,29 @@ def test_ray_task_whose_process_kills_itself_is_retried_and_resumes(ray_cluster,
     assert_same_runs(reference, result.root)
 
 
+@pytest.mark.slow
+def test_ray_driver_killed_mid_study_the_same_command_resumes_identically(ray_cluster, tmp_path):
+    study = {**STUDY, "name": "orphan", "models": {name: {**entry, "train": {**entry["train"], "epochs": 40}}
+                                                   for name, entry in STUDY["models"].items()}}
+    path = study_file(tmp_path, study)
+    out = tmp_path / "ray"
+    command = [sys.executable, "-m", "genbench", "run", str(path), "--quiet", "--out", str(out), "--executor", "ray",
+               "--ray-address", ray_cluster.address]
+    driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: any(3 <= facts["done"] // 2 < 30 for facts in progress(out).values()), 120,
+                 "a group with a checkpoint")
+    finally:
+        driver.kill()  # SIGKILL: Ray ends the dead driver's tasks
+        driver.wait()
+    assert not (out / "summary.csv").exists()
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert any(facts["resumed_epoch"] >= 2 for facts in progress(out).values())  # not started over
+    reference = genbench.run_study(study, tmp_path / "local", runtime=QUIET).root
+    assert_same_runs(reference, out)
+
+
 # -- Slurm through submitit's local executor -------------------------------------------------
 @pytest.mark.slow
 def test_slurm_array_matches_local_and_a_preempted_job_requeues_and_resumes(local_grid, tmp_path):
@@ -168,22 +204,15 @@ def test_slurm_array_matches_local_and_a_preempted_job_requeues_and_resumes(loca
                                  for name, entry in STUDY["models"].items()}}
     path = study_file(tmp_path, study)
     out = tmp_path / "slurm"
-    driver = subprocess.Popen([sys.executable, "-m", "genbench", "run", str(path), "--quiet", "--out", str(out),
-                               "--executor", "slurm", "--slurm-cluster", "local", "--slurm-time", "60"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        def a_checkpointed_group():
-            return next(((name, facts) for name, facts in progress(out).items() if 3 <= facts["done"] // 2 < 30), None)
 
-        name, before = wait_for(a_checkpointed_group, 120, "a group with a checkpoint")
-        os.kill(before["pid"], signal.SIGUSR2)  # what Slurm sends a job it preempts
-        _, stderr = driver.communicate(timeout=300)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
-    assert driver.returncode == 0, stderr
-    after = progress(out)[name]
-    assert after["pid"] != before["pid"] and after["resumed_epoch"] >= 2, (before, after)
+    def preempt_a_checkpointed_group():
+        name, facts = wait_for(lambda: next(((name, facts) for name, facts in progress(out).items()
+                                             if 3 <= facts["done"] // 2 < 30), None), 120, "a group with a checkpoint")
+        os.kill(facts["pid"], signal.SIGUSR2)  # what Slurm sends a job it preempts
+        return name, facts
+
+    resumed_driver([sys.executable, "-m", "genbench", "run", str(path), "--quiet", "--out", str(out), "--executor",
+                    "slurm", "--slurm-cluster", "local", "--slurm-time", "60"], out, preempt_a_checkpointed_group)
     logs = "".join(p.read_text() for p in (out / ".genbench" / "slurm").rglob("*.err"))
     assert "this job is preempted" in logs
     reference = genbench.run_study(study, tmp_path / "local", runtime=QUIET).root
