@@ -175,7 +175,7 @@ def test_ray_task_whose_process_kills_itself_is_retried_and_resumes(ray_cluster,
 
 @pytest.mark.slow
 def test_ray_driver_killed_mid_study_the_same_command_resumes_identically(ray_cluster, tmp_path):
-    study = {**STUDY, "name": "orphan", "models": {name: {**entry, "train": {**entry["train"], "epochs": 40}}
+    study = {**STUDY, "name": "orphan", "models": {name: {**entry, "train": {**entry["train"], "epochs": 30}}
                                                    for name, entry in STUDY["models"].items()}}
     path = study_file(tmp_path, study)
     out = tmp_path / "ray"
@@ -183,7 +183,7 @@ def test_ray_driver_killed_mid_study_the_same_command_resumes_identically(ray_cl
                "--ray-address", ray_cluster.address]
     driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for(lambda: any(3 <= facts["done"] // 2 < 30 for facts in progress(out).values()), 120,
+        wait_for(lambda: any(3 <= facts["done"] // 2 < 20 for facts in progress(out).values()), 120,
                  "a group with a checkpoint")
     finally:
         driver.kill()  # SIGKILL: Ray ends the dead driver's tasks
