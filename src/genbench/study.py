@@ -115,6 +115,8 @@ def run_study(config: StudyConfig, root: Path, runtime: Runtime | None = None,
     oracle, writes and reports, the others train beside it."""
     runtime = runtime or Runtime()
     executor = executor or EXECUTORS.get("local")()
+    if runtime.world.size > 1:
+        check_one_run(config, executor)
     writer = runtime.world.is_writer
     jobs = None
     if writer:
@@ -135,8 +137,6 @@ def run_study(config: StudyConfig, root: Path, runtime: Runtime | None = None,
             tqdm.write(f"genbench: report: {study.report_html} (rewritten as each group of runs finishes)",
                        file=sys.stderr)
     jobs = runtime.world.from_writer(jobs)  # torchrun: every rank trains what rank 0 planned
-    if runtime.world.size > 1:
-        check_one_run(config, jobs, executor)
     events = _Events(config, jobs, runtime, root)
     try:
         executor.run(jobs, runtime, events)
@@ -147,7 +147,7 @@ def run_study(config: StudyConfig, root: Path, runtime: Runtime | None = None,
     return root
 
 
-def check_one_run(config: StudyConfig, jobs: list[GroupJob], executor: Executor) -> None:
+def check_one_run(config: StudyConfig, executor: Executor) -> None:
     """torchrun trains one run across its ranks, in this process: a grid of runs is the
     cluster executors' work."""
     if not isinstance(executor, LocalExecutor):
