@@ -264,11 +264,24 @@ def set_all_epochs(raw: dict[str, Any], epochs: int) -> dict[str, Any]:
     return out
 
 
+def with_train_defaults(raw: dict[str, Any]) -> dict[str, Any]:
+    """Each model's registered training defaults (``ModelSpec.train_defaults``: its paper's
+    optimiser settings) beneath the settings the study gives it, so a study that names
+    only the epochs of ``wgan-gp`` trains it as Gulrajani et al. did."""
+    out = copy.deepcopy(raw)
+    for name, entry in out["models"].items():
+        if name in MODELS and isinstance(entry.get("train"), dict):
+            entry["train"] = {**MODELS.get(name).train_defaults, **entry["train"]}
+    return out
+
+
 def resolve(raw: dict[str, Any]) -> StudyConfig:
     """Validate a raw study mapping, including every name and parameter it mentions. The
-    plugins it lists (and installed ones) are imported first, so their names are known."""
+    plugins it lists (and installed ones) are imported first, so their names are known,
+    and each model's training defaults then fill what the study leaves out."""
     config = validate_as(StudyConfig, raw)
     activate(config.plugins)
+    config = validate_as(StudyConfig, with_train_defaults(raw))
     for dataset, params in config.datasets.items():
         check_dataset_params(dataset, params)
     for model, entry in config.models.items():

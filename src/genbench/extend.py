@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from genbench.config import TrainSettings, validate_as
 from genbench.data import DATASETS, ImageDataset, PointDataset
 from genbench.errors import GenbenchError
 from genbench.features import FEATURES, FeatureExtractor, FeatureRequest, FeatureSpec
@@ -26,14 +27,22 @@ def _summary(obj: Any) -> str:
 
 
 def register_model(name: str, cls: type[GenerativeModel] | None = None, *, description: str = "",
-                   example_shape: tuple[int, ...] | None = None, defaults: Mapping[str, Any] | None = None):
+                   example_shape: tuple[int, ...] | None = None, defaults: Mapping[str, Any] | None = None,
+                   train_defaults: Mapping[str, Any] | None = None):
     """Register a model class under ``name`` (also usable as a decorator).
 
     ``cls`` subclasses :class:`genbench.VAE`, :class:`genbench.GAN` or
     :class:`genbench.GenerativeModel`; its constructor takes the data shape first, then
     keyword parameters (a study's ``models.<name>.params``). ``example_shape`` is the data
     shape ``genbench list models`` counts its parameters on; ``defaults`` override the
-    constructor's defaults for this name (one class, several registered variants)."""
+    constructor's defaults for this name (one class, several registered variants);
+    ``train_defaults`` are training settings (``lr``, ``betas``, ``d_steps``, ...) a
+    study's ``models.<name>.train`` starts from."""
+    train_defaults = dict(train_defaults or {})
+    if "epochs" in train_defaults:
+        raise GenbenchError(f"register_model({name!r}): train_defaults cannot set epochs; a study says how long to train")
+    validate_as(TrainSettings, {**train_defaults, "epochs": 1}, f"register_model({name!r}).train_defaults")
+
     def add(model_cls: type[GenerativeModel]) -> type[GenerativeModel]:
         if not (isinstance(model_cls, type) and issubclass(model_cls, GenerativeModel)):
             raise GenbenchError(f"register_model({name!r}): {model_cls!r} must be a class subclassing genbench.VAE, "
@@ -43,7 +52,7 @@ def register_model(name: str, cls: type[GenerativeModel] | None = None, *, descr
                                 f"set family = 'vae'/'gan' or name a registered trainer")
         shape = tuple(int(d) for d in example_shape) if example_shape is not None else None
         MODELS.register(name, ModelSpec(model_cls, description or _summary(model_cls) or model_cls.__name__, shape,
-                                        dict(defaults or {})))
+                                        dict(defaults or {}), train_defaults))
         return model_cls
     return add(cls) if cls is not None else add
 

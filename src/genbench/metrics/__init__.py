@@ -22,7 +22,7 @@ from genbench.metrics.frechet import frechet_features
 from genbench.metrics.inception_score import inception_score
 from genbench.metrics.kde import kde_log_likelihood
 from genbench.metrics.kid import kid
-from genbench.metrics.likelihood import exact_test_log_likelihood
+from genbench.metrics.likelihood import exact_test_log_likelihood, iwae_test_log_likelihood
 from genbench.metrics.mmd import mmd2_unbiased
 from genbench.metrics.modes import mode_coverage
 from genbench.metrics.prdc import density_coverage, precision_recall
@@ -209,6 +209,12 @@ METRICS.register("ll_exact_test", MetricSpec(
     "along the ODE (2D); the oracle row is the data's true density where it has a closed form (Gaussian "
     "mixtures); VAEs only bound their likelihood and GANs have none, so for them only the KDE numbers apply",
     True))
+METRICS.register("ll_iwae_test", MetricSpec(
+    lambda g, c: iwae_test_log_likelihood(c.model, c.test, c.real_data, c.modes),
+    "importance-weighted lower bound (Burda et al. 2016, K = 1000 posterior samples) on the mean log-likelihood "
+    "of the test points, in nats: VAEs, with the Gaussian decoder variance their loss implies; the oracle row is "
+    "the data's true density where it has a closed form; flows have an exact likelihood (ll_exact_test) and GANs "
+    "none, so for GANs only the KDE numbers apply", True))
 METRICS.register("fd", MetricSpec(_per_extractor(_fd), "Frechet distance of features, samples vs test (FID with "
                                   "inception features)", False, "images",
                                   {"fd_{f}": ("Frechet distance, samples vs test", False)}))

@@ -14,7 +14,9 @@ from genbench.models.flow import MLPFlow, UNetFlow
 from genbench.models.linear import LinearGAN, LinearVAE
 from genbench.models.mlp_gan import MLPGAN
 from genbench.models.mlp_vae import MLPVAE
+from genbench.models.sngan import SNGAN
 from genbench.models.tf28 import DCGANTF28, ConvVAETF28
+from genbench.models.wgan_gp import MLPWGANGP, WGANGP
 from genbench.registry import Registry
 
 
@@ -24,6 +26,9 @@ class ModelSpec:
     description: str
     example_shape: tuple[int, ...] | None  # data shape on which `genbench list models` counts parameters
     defaults: dict[str, Any] = field(default_factory=dict)  # registered defaults over the class's own
+    # Training settings (TrainSettings fields) a study's `train` section starts from: the
+    # model's paper's, so a study that names only epochs trains it as the paper did.
+    train_defaults: dict[str, Any] = field(default_factory=dict)
 
     @property
     def family(self) -> str:
@@ -49,6 +54,16 @@ MODELS.register("flow-matching", ModelSpec(UNetFlow, "flow matching (rectified f
                                            (1, 28, 28)))
 MODELS.register("ddpm", ModelSpec(UNetDDPM, "DDPM (eps prediction, T=1000) with DDIM sampling, small U-Net, 8-64 px",
                                   (1, 28, 28)))
+
+# Gulrajani et al. 2017, algorithm 1: n_critic = 5, Adam alpha = 1e-4, beta1 = 0, beta2 = 0.9.
+WGAN_GP_TRAINING = {"lr": 1e-4, "betas": (0.0, 0.9), "d_steps": 5}
+MODELS.register("wgan-gp", ModelSpec(WGANGP, "WGAN-GP: dcgan's shapes, layer-norm critic, gradient penalty 10",
+                                     (3, 32, 32), train_defaults=WGAN_GP_TRAINING))
+MODELS.register("mlp-wgan-gp", ModelSpec(MLPWGANGP, "study 000's residual-MLP GAN trained as a WGAN-GP", (2,),
+                                         train_defaults=WGAN_GP_TRAINING))
+# Miyato et al. 2018, Table 1, setting C (Radford et al.'s): alpha = 2e-4, betas (0.5, 0.999), n_dis = 1.
+MODELS.register("sngan", ModelSpec(SNGAN, "SNGAN: dcgan's shapes, spectral norm on every D layer, hinge loss",
+                                   (3, 32, 32), train_defaults={"lr": 2e-4, "betas": (0.5, 0.999), "d_steps": 1}))
 
 
 def build_model(name: str, data_shape: tuple[int, ...], params: dict[str, Any]) -> nn.Module:

@@ -137,6 +137,27 @@ class VAE(GenerativeModel):
     def reconstruct(self, x: Tensor) -> Tensor:
         return self.decode(self.encode(x)[0])
 
+    def decoder_variance(self) -> float:
+        """sigma^2 of the Gaussian decoder p(x | z) = N(decoder(z), sigma^2 I) that the
+        training loss implies: the loss (squared error + beta KL) is the negative ELBO of
+        this decoder times a positive constant, plus a constant. With ``sum``, loss / beta =
+        |x - mu|^2 / beta + KL, so 1 / (2 sigma^2) = 1 / beta; with ``mean`` over D data and
+        J latent dims, loss * J / beta = |x - mu|^2 J / (beta D) + KL, so sigma^2 = beta D / (2 J)."""
+        if self.reduction == "sum":
+            return self.beta / 2
+        return self.beta * flat_size(self.data_shape) / (2 * self.latent_dim)
+
+    def decoder_log_density(self, x: Tensor, out: Tensor) -> Tensor:
+        """log p(x | z) per example, summed over the data dims, for decoder output ``out``
+        (its Gaussian mean, of variance :meth:`decoder_variance`, or Bernoulli logits) and
+        data ``x`` broadcast against it (x in [0, 1] for Bernoulli)."""
+        x, out = torch.broadcast_tensors(x.float(), out.float())
+        dims = tuple(range(out.dim() - len(self.data_shape), out.dim()))
+        if self.likelihood == "bernoulli":
+            return -torch.nn.functional.binary_cross_entropy_with_logits(out, x, reduction="none").sum(dims)
+        var = self.decoder_variance()
+        return -0.5 * ((x - out).pow(2) / var + math.log(2 * math.pi * var)).sum(dims)
+
 
 def decoder_head(likelihood: str) -> list[nn.Module]:
     """The last layer of an image decoder: tanh for a Gaussian mean in [-1, 1]; none for

@@ -9,6 +9,8 @@ logit. Weights from N(0, 0.02).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import nn
 
 from genbench.errors import GenbenchError
@@ -45,15 +47,30 @@ def generator_stack(latent: int, channels: int, size: int, width: int, head: lis
     return nn.Sequential(*layers, *head)
 
 
-def discriminator_trunk(channels: int, size: int, width: int) -> tuple[nn.Sequential, int, int]:
-    """Strided convolutions down to the first feature map size: (trunk, its channels, its size)."""
+Norm = Callable[[int], list[nn.Module]]  # channels -> the normalisation layers after a convolution
+
+
+def batch_norm(channels: int) -> list[nn.Module]:
+    return [nn.BatchNorm2d(channels)]
+
+
+def discriminator_trunk(channels: int, size: int, width: int, norm: Norm = batch_norm) -> tuple[nn.Sequential, int, int]:
+    """Strided convolutions down to the first feature map size: (trunk, its channels, its
+    size). ``norm`` gives the layers after each convolution but the first (Radford et al.:
+    BatchNorm; a WGAN-GP critic takes layer norm, an SNGAN discriminator none)."""
     start, doublings = plan("dcgan", size)
     layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1, bias=False), activation("leaky_relu_0.2")]
     c = width
     for _ in range(doublings - 1):
-        layers += [nn.Conv2d(c, c * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(c * 2), activation("leaky_relu_0.2")]
+        layers += [nn.Conv2d(c, c * 2, 4, 2, 1, bias=False), *norm(c * 2), activation("leaky_relu_0.2")]
         c *= 2
     return nn.Sequential(*layers), c, start
+
+
+def discriminator(channels: int, size: int, width: int, norm: Norm = batch_norm) -> nn.Sequential:
+    """The trunk, then a convolution over the whole first feature map to one logit per image."""
+    trunk, c, start = discriminator_trunk(channels, size, width, norm)
+    return nn.Sequential(trunk, nn.Conv2d(c, 1, start, 1, 0, bias=False), nn.Flatten(-3), Logit())
 
 
 class DCGAN(GAN):
@@ -62,9 +79,8 @@ class DCGAN(GAN):
 
     def __init__(self, data_shape: tuple[int, ...], latent: int = 64, ngf: int = 64, ndf: int = 64) -> None:
         channels, size = check_image_shape("dcgan", data_shape)
-        trunk, c, start = discriminator_trunk(channels, size, ndf)
-        discriminator = nn.Sequential(trunk, nn.Conv2d(c, 1, start, 1, 0, bias=False), nn.Flatten(-3), Logit())
-        super().__init__(generator_stack(latent, channels, size, ngf, [nn.Tanh()]), discriminator, latent, data_shape)
+        super().__init__(generator_stack(latent, channels, size, ngf, [nn.Tanh()]),
+                         discriminator(channels, size, ndf), latent, data_shape)
         init_dcgan_weights(self)
 
 

@@ -177,13 +177,41 @@ def published_not_compared(config: StudyConfig) -> Table | None:
 D_LOSS_FLOOR = 0.05  # a discriminator loss below this means D tells real from fake almost perfectly
 SIMILAR_PAIRS_FLAG = 0.05  # share of near-identical sample pairs that suggests collapse
 LOSS_FLAG_EPOCHS = 3  # fewer epochs say too little about whether a loss went down
+# A WGAN critic's Wasserstein estimate falls as the generator catches up; ending this many
+# times above its low of the second half of training (and near its peak), it is diverging.
+WASSERSTEIN_RISE = 1.5
+# The critic's estimate on hold-out images below this share of its estimate on training
+# images: it scores unseen real images like fakes, so it has memorised the training set.
+CRITIC_HOLDOUT_SHARE = 0.5
+
+
+def critic_flags(history: list[dict[str, float]]) -> list[str]:
+    """A Wasserstein critic (``wasserstein`` and ``holdout_wasserstein`` columns) whose
+    estimate grows over the second half of training (the critic loss diverging), or that
+    scores hold-out images far below training ones (Gulrajani et al. 2017, Fig. 4)."""
+    if len(history) < 2 * LOSS_FLAG_EPOCHS or "wasserstein" not in history[0]:
+        return []
+    flags = []
+    estimate = [row["wasserstein"] for row in history]
+    half = len(estimate) // 2
+    low_at = min(range(half, len(estimate)), key=estimate.__getitem__)
+    low, last = estimate[low_at], estimate[-1]
+    if low > 0 and last > WASSERSTEIN_RISE * low and last >= 0.5 * max(estimate):
+        flags.append(f"critic's Wasserstein estimate rose from {low:.4g} (epoch {low_at + 1}) to {last:.4g} at epoch "
+                     f"{len(estimate)}: the critic loss is diverging (a lower learning rate or more critic steps?)")
+    held = history[-1].get("holdout_wasserstein")
+    if held is not None and last > 0 and held < CRITIC_HOLDOUT_SHARE * last:
+        flags.append(f"critic's Wasserstein estimate on hold-out images is {held:.4g} against {last:.4g} on training "
+                     f"images at epoch {len(estimate)}: the critic memorises the training set")
+    return flags
 
 
 def training_flags(history: list[dict[str, float]], metrics: dict) -> list[str]:
     """Failure signs a reader should not have to dig for: a discriminator that wins for
-    many epochs, a loss (VAEs, flows, diffusion) no lower at the end than over the first
-    epoch, near-identical samples, samples that cover little of the data."""
-    flags = []
+    many epochs, a Wasserstein critic that diverges or memorises, a loss (VAEs, flows,
+    diffusion) no lower at the end than over the first epoch, near-identical samples,
+    samples that cover little of the data."""
+    flags = critic_flags(history)
     if len(history) >= LOSS_FLAG_EPOCHS and "loss" in history[0]:
         first, last = history[0]["loss"], history[-1]["loss"]
         if last >= first:  # the first epoch's mean includes the untrained start: healthy runs end far below

@@ -15,14 +15,18 @@ from genbench.registry import Registry
 from genbench.train.diffusion import DiffusionTrainer
 from genbench.train.flow import FlowTrainer
 from genbench.train.gan import GANTrainer
+from genbench.train.hinge import HingeGANTrainer
 from genbench.train.loop import Tensors, Trainer
 from genbench.train.vae import VAETrainer
+from genbench.train.wgan_gp import WGANGPTrainer
 
 TRAINERS: Registry[type[Trainer]] = Registry("trainer")
 TRAINERS.register("vae", VAETrainer)
 TRAINERS.register("gan", GANTrainer)
 TRAINERS.register("flow", FlowTrainer)
 TRAINERS.register("diffusion", DiffusionTrainer)
+TRAINERS.register("wgan-gp", WGANGPTrainer)
+TRAINERS.register("hinge-gan", HingeGANTrainer)
 
 
 def make_trainer(models: list[nn.Module], train: np.ndarray, holdout: np.ndarray, settings: TrainSettings,

@@ -26,9 +26,10 @@ class GANTrainer(Trainer):
     """Per batch one D step; every ``d_steps``-th batch also one G step, on the same fake
     batch scored by the updated D (as studies 000, 002 and 003 did).
 
-    The losses are two methods, so a GAN with another objective (hinge, least squares,
-    Wasserstein) subclasses this trainer and overrides :meth:`discriminator_loss` and
-    :meth:`generator_loss` only.
+    The losses are methods, so a GAN with another objective (hinge, least squares,
+    Wasserstein) subclasses this trainer and overrides :meth:`discriminator_loss`,
+    :meth:`generator_loss` and, if its hold-out numbers differ, :meth:`holdout_values`
+    (``objective`` names the value D minimises).
 
     Per epoch: d_loss, g_loss, d_real = mean D(x), d_fake = mean D(G(z)), and
     holdout_d_loss: D's loss on hold-out images against fresh fakes (a D that scores the
@@ -36,6 +37,7 @@ class GANTrainer(Trainer):
     """
 
     columns = ("d_loss", "g_loss", "d_real", "d_fake")
+    objective = "d_loss"  # the value of discriminator_loss that D minimises
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -71,7 +73,7 @@ class GANTrainer(Trainer):
             fake = self.gen(self.streams.randn(x.shape[1], *self.noise_shape))
             values = self.discriminator_loss(x, fake.detach())
         opt_d.zero_grad(set_to_none=True)
-        values["d_loss"].sum().backward()
+        values[self.objective].sum().backward()
         opt_d.step()
         self.schedulers["discriminator"].step()
         values = {k: v.detach() for k, v in values.items()}
@@ -86,13 +88,19 @@ class GANTrainer(Trainer):
             values["g_loss"] = loss_g
         return values
 
+    def holdout_values(self, real: Tensor, fake: Tensor) -> dict[str, Tensor]:
+        """Per seed, what to log for hold-out images ``real`` against fresh fakes."""
+        return {"holdout_d_loss": self.discriminator_loss(real, fake)["d_loss"]}
+
     def validate(self) -> dict[str, Tensor]:
-        total, n = 0.0, 0
+        totals: dict[str, Tensor] = {}
+        n = 0
         for x in self.holdout.chunks(len(self.seeds)):
             fake = self.gen(self.streams.randn(x.shape[1], *self.noise_shape))
-            total = total + self.discriminator_loss(x, fake)["d_loss"] * x.shape[1]
+            for name, value in self.holdout_values(x, fake).items():
+                totals[name] = totals[name] + value * x.shape[1] if name in totals else value * x.shape[1]
             n += x.shape[1]
-        return {"holdout_d_loss": total / n}
+        return {name: total / n for name, total in totals.items()}
 
     def snapshot(self, n: int) -> list[dict[str, np.ndarray]]:
         samples = self.gen(self.fixed_noise(n))
