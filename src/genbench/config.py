@@ -48,7 +48,12 @@ class TrainSettings(_Strict):
     warmup_frac: float = Field(0.0, ge=0.0, lt=1.0, description="share of steps with linear warm-up (cosine only)")
     fused_adam: bool = True
     d_steps: PositiveInt = Field(1, description="GAN discriminator steps per generator step")
-    precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16: autocast matmuls and convolutions to bfloat16")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "fp32", description="bf16: autocast matmuls and convolutions to bfloat16; auto: bf16 where it is fast "
+                            "(CPUs with AMX, GPUs with bf16), else fp32 (genbench.hardware)")
+    compile: bool | Literal["auto"] = Field(
+        False, description="torch.compile the training step (inductor; compiled once per machine, cached under "
+                           "~/.cache/genbench/inductor); auto: when the run is long enough to repay the compile time")
     channels_last: bool = Field(False, description="NHWC memory layout for convolutional models")
 
 

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from genbench.train.loop import Trainer, make_optimizer, make_scheduler, steps_per_epoch
-from genbench.train.stacked import Stacked
+from genbench.train.stacked import Stacked, can_stack
 
 
 def d_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
@@ -55,11 +55,24 @@ class GANTrainer(Trainer):
             "discriminator": make_scheduler(self.optimizers["discriminator"], s, batches),
         }
         self.batches_seen = 0
+        # A D whose layers treat examples independently (no BatchNorm) scores the real and
+        # the fake batch in one pass: half the calls, 8% off study 000's GAN step.
+        self.joint_d = can_stack(self.models[0].discriminator)
+        self.generate = self.compiled(self.gen.__call__)
+        self.d_step_losses = self.compiled(self.discriminator_loss)
+        self.g_step_loss = self.compiled(self.generator_loss)
+
+    def d_logits(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
+        """D's logits on a real and a fake batch, (S, B, ...) each."""
+        if not self.joint_d:
+            return self.disc(real), self.disc(fake)
+        logits = self.disc(torch.cat([real, fake], dim=1))
+        return logits.split([real.shape[1], fake.shape[1]], dim=1)
 
     def discriminator_loss(self, real: Tensor, fake: Tensor) -> dict[str, Tensor]:
         """Per seed: ``d_loss`` (what D minimises) and other values to log, here the mean
         D(x) and D(G(z)) as probabilities."""
-        real_logits, fake_logits = self.disc(real).float(), self.disc(fake).float()
+        real_logits, fake_logits = (logits.float() for logits in self.d_logits(real, fake))
         return {"d_loss": d_loss(real_logits, fake_logits), "d_real": torch.sigmoid(real_logits.detach()).mean(dim=1),
                 "d_fake": torch.sigmoid(fake_logits.detach()).mean(dim=1)}
 
@@ -70,8 +83,8 @@ class GANTrainer(Trainer):
     def train_batch(self, x: Tensor) -> dict[str, Tensor]:
         opt_g, opt_d = self.optimizers["generator"], self.optimizers["discriminator"]
         with self.autocast():
-            fake = self.gen(self.streams.randn(x.shape[1], *self.noise_shape))
-            values = self.discriminator_loss(x, fake.detach())
+            fake = self.generate(self.streams.randn(x.shape[1], *self.noise_shape))
+            values = self.d_step_losses(x, fake.detach())
         opt_d.zero_grad(set_to_none=True)
         values[self.objective].sum().backward()
         opt_d.step()
@@ -80,7 +93,7 @@ class GANTrainer(Trainer):
         self.batches_seen += 1
         if self.batches_seen % self.settings.d_steps == 0:
             with self.autocast():
-                loss_g = self.generator_loss(fake)
+                loss_g = self.g_step_loss(fake)
             opt_g.zero_grad(set_to_none=True)
             loss_g.sum().backward(inputs=self.gen.parameters())  # G's gradients only; D keeps none
             opt_g.step()

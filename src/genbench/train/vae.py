@@ -45,14 +45,18 @@ class VAETrainer(Trainer):
         self.optimizers = {"vae": make_optimizer(self.net.parameters(), s.lr, s.betas, s.fused_adam)}
         total = s.epochs * steps_per_epoch(len(self.train), s.batch_size)
         self.schedulers = {"vae": make_scheduler(self.optimizers["vae"], s, total)}
+        self.train_losses = self.compiled(self.losses_of)
 
-    def losses(self, x: Tensor) -> dict[str, Tensor]:
+    def losses_of(self, x: Tensor, eps: Tensor) -> dict[str, Tensor]:
         with self.autocast():
-            out = self.net(x, self.streams.randn(x.shape[1], *self.noise_shape))
+            out = self.net(x, eps)
         return vae_loss(self.models[0], x, *out)
 
+    def losses(self, x: Tensor) -> dict[str, Tensor]:
+        return self.losses_of(x, self.streams.randn(x.shape[1], *self.noise_shape))
+
     def train_batch(self, x: Tensor) -> dict[str, Tensor]:
-        losses = self.losses(x)
+        losses = self.train_losses(x, self.streams.randn(x.shape[1], *self.noise_shape))
         opt = self.optimizers["vae"]
         opt.zero_grad(set_to_none=True)
         losses["loss"].sum().backward()

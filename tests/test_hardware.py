@@ -1,0 +1,53 @@
+import pytest
+import torch
+from pydantic import ValidationError
+
+from genbench import hardware
+from genbench.config import TrainSettings
+from genbench.hardware import amx_allowed, amx_bf16, auto_precision, resolve_precision
+
+SAPPHIRE_RAPIDS = frozenset({"avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8"})
+ZEN4 = frozenset({"avx2", "avx512f", "avx512_bf16", "avx512_vnni"})
+SKYLAKE = frozenset({"avx2", "avx512f", "avx512bw"})
+
+
+@pytest.mark.parametrize("cap, allowed", [(None, True), ("ALL", True), ("avx512_core_amx", True), ("AVX10_1_512_AMX", True),
+                                          ("AVX10_2_512", True), ("AVX512_CORE_BF16", False), ("AVX2", False)])
+def test_onednn_caps_that_leave_amx_on(cap, allowed):
+    assert amx_allowed(cap.upper() if cap else None) is allowed
+
+
+def test_amx_needs_the_cpu_flags_and_no_cap_below_it():
+    assert amx_bf16(SAPPHIRE_RAPIDS, None)
+    assert not amx_bf16(SAPPHIRE_RAPIDS, "AVX512_CORE_BF16")
+    assert not amx_bf16(ZEN4, None) and not amx_bf16(SKYLAKE, None)
+
+
+@pytest.mark.parametrize("flags, cap, want", [(SAPPHIRE_RAPIDS, None, "bf16"), (SAPPHIRE_RAPIDS, "AVX512_CORE_BF16", "fp32"),
+                                              (ZEN4, None, "fp32"), (SKYLAKE, None, "fp32"), (frozenset(), None, "fp32")])
+def test_auto_precision_on_the_cpu_follows_the_isa(monkeypatch, flags, cap, want):
+    monkeypatch.setattr(hardware, "cpu_info", lambda: ("a CPU", flags))
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    if cap:
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap.lower())
+    else:
+        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    assert auto_precision(torch.device("cpu")) == want
+    assert resolve_precision("auto", torch.device("cpu")) == want
+    assert resolve_precision("fp32", torch.device("cpu")) == "fp32"  # a precision given is kept
+    assert resolve_precision("bf16", torch.device("cpu")) == "bf16"
+
+
+def test_precision_and_compile_settings_are_checked():
+    assert TrainSettings(epochs=1, precision="auto", compile="auto").compile == "auto"
+    for bad in ({"precision": "fp16"}, {"compile": "sometimes"}):
+        with pytest.raises(ValidationError, match=next(iter(bad))):
+            TrainSettings(epochs=1, **bad)
+
+
+def test_cpu_info_reads_model_and_flags():
+    model, flags = hardware.cpu_info()
+    if model is None:
+        pytest.skip("no /proc/cpuinfo here")
+    assert isinstance(model, str) and isinstance(flags, frozenset)
+    assert set(hardware.isa()) == set(hardware.ISA_FLAGS)
