@@ -188,7 +188,7 @@ def test_ray_driver_killed_mid_study_the_same_command_resumes_identically(ray_cl
     finally:
         driver.kill()  # SIGKILL: Ray ends the dead driver's tasks
         driver.wait()
-    assert not (out / "summary.csv").exists()
+    assert len(list(out.glob("moons/mlp-*/seed*/metrics.json"))) < 4  # killed before the study was done
     again = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     assert any(facts["resumed_epoch"] >= 2 for facts in progress(out).values())  # not started over
