@@ -10,19 +10,21 @@ toy2d       runs toy2d-modern whole and records, per dataset and model, every me
             (mean and 95% CI over seeds) beside the oracle, the exact and bounded
             likelihoods, costs, and the target: mlp-flow within 0.02 nats of the oracle's
             kde_ll_test on every dataset.
-fashion     runs fashion-modern, optionally shortened (``--budget-scale`` multiplies
-            every model's epochs, ``--seeds``, ``--n-samples``), and records the image
-            metrics, costs and the measured ranking by evaluator FD, with the papers'
-            CIFAR-10 Inception FIDs beside (a different metric and dataset: not compared).
+fashion     runs fashion-modern, or a shortened equal budget (``--budget-min-run``
+            minutes per run at the calibrated throughputs, on ``--n-train`` images, with
+            ``--seeds``, ``--n-samples``), and records the image metrics, costs and the
+            measured ranking by evaluator FD, with the papers' CIFAR-10 Inception FIDs
+            beside (a different metric and dataset: not compared).
 
 Usage: python benchmarks/modern.py calibrate [--budget-min 10] [--steps 20] [--repeats 3]
        python benchmarks/modern.py toy2d [--seeds 5] [--out benchmarks/results/toy2d-modern.json]
-       python benchmarks/modern.py fashion [--budget-scale 0.1] [--seeds 1] [--n-samples 2000]
+       python benchmarks/modern.py fashion [--budget-min-run 6 --n-train 12000] [--seeds 1] [--n-samples 2000]
        (--quick: a few epochs everywhere, checks the script, not a result)
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -138,13 +140,27 @@ def toy2d(args: argparse.Namespace) -> dict:
     return {**result, "seeds": args.seeds, "quick": args.quick, "other_load_cores": load, "targets": targets}
 
 
+def shortened_epochs(calibration: dict, budget_min: float, n_train: int) -> dict[str, int]:
+    """Each model's epochs for ``budget_min`` minutes of training on ``n_train`` images at
+    the calibrated throughput (at least one)."""
+    return {name: max(1, round(budget_min * 60 * entry["images_per_s"] / n_train))
+            for name, entry in calibration["models"].items()}
+
+
 def fashion(args: argparse.Namespace) -> dict:
     raw = load_preset("fashion-modern")
     raw["seeds"] = args.seeds
     if args.n_samples:
         raw["n_samples"] = args.n_samples
-    for entry in raw["models"].values():
-        entry["train"]["epochs"] = max(1, round(entry["train"]["epochs"] * args.budget_scale))
+    shortened = None
+    if args.budget_min_run is not None:  # a shorter equal budget, from the calibrated throughputs
+        calibration = json.loads(Path(args.calibration).read_text())
+        if args.n_train:
+            raw["data"] = {**raw.get("data", {}), "n_train": args.n_train}
+        n_train = args.n_train or calibration["train_images"]
+        shortened = shortened_epochs(calibration, args.budget_min_run, n_train)
+        for name, epochs in shortened.items():
+            raw["models"][name]["train"]["epochs"] = epochs
     if args.quick:
         raw = set_all_epochs(raw, 1)
     config = resolve(raw)
@@ -153,8 +169,9 @@ def fashion(args: argparse.Namespace) -> dict:
     dataset = next(iter(config.datasets))
     fd = {m: result["runs"][f"{dataset}/{m}"]["fd_evaluator"]["mean"] for m in config.models
           if "fd_evaluator" in result["runs"].get(f"{dataset}/{m}", {})}
-    return {**result, "seeds": args.seeds, "budget_scale": args.budget_scale, "n_samples": config.n_samples,
-            "quick": args.quick, "other_load_cores": load, "ranking_by_fd_evaluator": sorted(fd, key=fd.get),
+    return {**result, "seeds": args.seeds, "n_samples": config.n_samples, "n_train": config.data.n_train,
+            "budget_minutes_per_run": args.budget_min_run, "shortened_epochs": shortened, "quick": args.quick,
+            "other_load_cores": load, "ranking_by_fd_evaluator": sorted(fd, key=fd.get),
             "published_cifar10_inception_fid_not_compared": PUBLISHED_CIFAR10_FID}
 
 
@@ -165,7 +182,10 @@ def main() -> int:
     parser.add_argument("--budget-min", type=float, default=10.0, help="calibrate: training minutes per run")
     parser.add_argument("--steps", type=int, default=20, help="calibrate: timed steps per round")
     parser.add_argument("--repeats", type=int, default=3, help="calibrate: alternating rounds")
-    parser.add_argument("--budget-scale", type=float, default=1.0, help="fashion: multiply every model's epochs")
+    parser.add_argument("--budget-min-run", type=float, default=None,
+                        help="fashion: a shorter equal budget, minutes of training per run, from --calibration")
+    parser.add_argument("--calibration", default="benchmarks/results/modern-calibration.json")
+    parser.add_argument("--n-train", type=int, default=None, help="fashion: cap the training images")
     parser.add_argument("--n-samples", type=int, default=None, help="fashion: samples scored per run")
     parser.add_argument("--keep", default=None, help="keep the study folder under this directory")
     parser.add_argument("--quick", action="store_true", help="a few epochs everywhere: checks the script only")

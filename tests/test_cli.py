@@ -29,7 +29,7 @@ def test_list_shows_every_registry(capsys):
 
 
 def test_unknown_names_list_the_choices(capsys, tmp_path):
-    _fails(capsys, ["run", "toy3d", "--out", str(tmp_path / "x")], "unknown study 'toy3d'", "toy2d, toy2d-paper")
+    _fails(capsys, ["run", "toy3d", "--out", str(tmp_path / "x")], "unknown study 'toy3d'", "toy2d, toy2d-modern, toy2d-paper")
     _fails(capsys, ["train", "--dataset", "spirals", "--model", "mlp-vae", "--out", str(tmp_path / "x")],
            "unknown dataset 'spirals'", "2spirals")
     _fails(capsys, ["train", "--dataset", "spiral", "--model", "mlp-glow", "--out", str(tmp_path / "x")],
@@ -62,7 +62,7 @@ def test_study_file_errors(capsys, tmp_path):
     bad.write_text("name: [unclosed")
     _fails(capsys, ["run", str(bad)], "not valid YAML")
     bad.write_text("extends: mnist2\nname: x\n")
-    _fails(capsys, ["run", str(bad)], "unknown study 'mnist2'", "fashion-mnist, mnist")
+    _fails(capsys, ["run", str(bad)], "unknown study 'mnist2'", "fashion-mnist, fashion-modern, mnist")
 
 
 def test_train_then_sample(capsys, tmp_path):
