@@ -12,8 +12,8 @@ in fp32 and bf16 alike) trained on real Fashion-MNIST in fp32 and in bf16 + chan
 for the same steps and seeds, scored by evaluator FD, precision and recall of 10,000
 samples against the test split.
 
-Usage: python benchmarks/images.py [--steps 15] [--repeats 3] [--device cpu] [--models dcgan28,...]
-       [--quality] [--out benchmarks/results/images-<device>.json]
+Usage: python benchmarks/images.py [--steps 15] [--repeats 3] [--device cpu] [--threads N] [--models dcgan28,...]
+       [--quality] [--out benchmarks/results/images-cpu.json (images-gpu.json with --device cuda)]
 """
 from __future__ import annotations
 
@@ -179,6 +179,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3, help="timings per model and loop; the best is kept")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's, one per core); 1 gives steadier "
+                                                    "ratios on a machine shared with other work")
     parser.add_argument("--models", default=",".join(n for n, s in MODELS.items() if len(s.example_shape) == 3))
     parser.add_argument("--quality", action="store_true", help="also train a GAN fp32 vs bf16 on Fashion-MNIST")
     parser.add_argument("--quality-model", default="dcgan")
@@ -190,6 +192,8 @@ def main() -> None:
     parser.add_argument("--out")
     args = parser.parse_args()
     torch.set_flush_denormal(True)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     rows = {}
     for name in args.models.split(","):
@@ -215,7 +219,7 @@ def main() -> None:
         quality = quality_check(device, args.quality_epochs, args.quality_model, seeds)
         result[f"quality_{args.quality_model}_fashion_mnist"] = quality
         print(quality)
-    out = Path(args.out or f"benchmarks/results/images-{device.type}.json")
+    out = Path(args.out or f"benchmarks/results/images-{'gpu' if device.type == 'cuda' else 'cpu'}.json")
     write_json(out, result)
     print(f"-> {out}")
 

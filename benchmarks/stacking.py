@@ -1,23 +1,31 @@
 """Per-step cost of training study 000's models: one seed in a plain loop, S seeds with
 torch.func.vmap over stacked weights, S seeds with genbench's seed-batched layers
 (`train/stacked.py`), and S seeds through genbench's own trainer (the real step: also the
-LR scheduler, the per-step NaN check, the epoch meter and per-seed noise). Batch 128,
-fused Adam for the stacked variants, CPU.
+LR scheduler, the per-step NaN check, the epoch meter and per-seed noise) in fp32 and
+bf16, eager and compiled (torch.compile, inductor). Batch 128, fused Adam for the
+stacked variants, CPU. Every variant is timed at each ``--threads`` count, and the
+toy2d preset's own settings also as two single-threaded processes stepping at once
+(the local executor's worker processes): their pair rate is what a study gets from two
+cores.
 
 Each step's FLOPs are counted from the layer shapes (a Linear costs 2*in*out per example
 forward and twice that backward) and checked against torch's FlopCounterMode; the
 machine's fp32 and bf16 matmul peak is measured in the same run, so every variant also
 reports GFLOP/s and its fraction of peak. Variants alternate for ``--repeats`` rounds and
 the best round counts (the machine may be shared); each result records how many cores
-other processes kept busy while it ran.
+other processes kept busy while it ran and its CPU time per step (which other processes
+inflate far less than wall time).
 
-Usage: python benchmarks/stacking.py [--steps 200] [--repeats 3] [--seeds 5 [10 20]]
+Usage: python benchmarks/stacking.py [--steps 200] [--repeats 3] [--seeds 5 [10 20]] [--threads 2 1]
                                      [--out benchmarks/results/stacking.json]
 """
 from __future__ import annotations
 
 import argparse
 import copy
+import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -133,10 +141,17 @@ def gan_stepper(wrap, seeds: int, fused: bool):
     return step
 
 
-def trainer_stepper(model_name: str, seeds: int):
-    """genbench's own training step (toy2d settings: cosine LambdaLR, fused Adam), as
-    Trainer.run_epoch runs it: train_batch, check_finite (one sync), EpochMeter.add."""
+def toy2d_settings(model_name: str, **overrides):
+    """The toy2d preset's settings for the model on pinwheel, with ``overrides``."""
     settings = resolve(load_preset("toy2d")).train_settings("pinwheel", model_name)
+    return settings.model_copy(update=overrides)
+
+
+def trainer_stepper(model_name: str, seeds: int, **overrides):
+    """genbench's own training step (toy2d settings: cosine LambdaLR, fused Adam, with
+    ``overrides``), as Trainer.run_epoch runs it: train_batch, check_finite (one sync),
+    EpochMeter.add."""
+    settings = toy2d_settings(model_name, **overrides)
     models = []
     for seed in range(seeds):
         torch.manual_seed(seed)
@@ -156,17 +171,54 @@ def trainer_stepper(model_name: str, seeds: int):
         values = trainer.train_batch(trainer.batch(idx))
         trainer.check_finite(values, state["step"])
         state["meter"].add(idx.shape[1], **values)
+    step.precision, step.compiled = trainer.precision, trainer.compiles()
     return step
 
 
-def timed(step, steps: int) -> tuple[float, float | None]:
-    """ms per step over ``steps`` steps, and the cores other processes used meanwhile."""
+def timed(step, steps: int) -> tuple[float, float, float | None]:
+    """Wall and CPU ms per step over ``steps`` steps, and the cores other processes used meanwhile."""
     with OtherLoad() as load:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for _ in range(steps):
             step()
         ms = (time.perf_counter() - start) / steps * 1e3
-    return ms, load.cores
+        cpu_ms = (time.process_time() - cpu) / steps * 1e3
+    return ms, cpu_ms, load.cores
+
+
+def child_main(model: str, seeds: int, steps: int) -> None:
+    """One of a pair of processes: one thread, the toy2d settings, warm up, then wait for
+    the go line on stdin so both time the same seconds; print wall and CPU ms per step."""
+    torch.set_num_threads(1)
+    torch.set_flush_denormal(True)
+    step = trainer_stepper(model, seeds)
+    for _ in range(WARMUP):
+        step()
+    print("ready", flush=True)
+    sys.stdin.readline()
+    ms, cpu_ms, _ = timed(step, steps)
+    print(json.dumps({"ms": ms, "cpu_ms": cpu_ms}), flush=True)
+
+
+def timed_pair(model: str, seeds: int, steps: int) -> tuple[float, float, float | None]:
+    """Two single-threaded processes stepping the toy2d settings at once: ms per step of
+    the pair (each one's wall time halved: two steps in that time), their mean CPU ms per
+    step, and the other load meanwhile."""
+    cmd = [sys.executable, __file__, "--child", model, str(seeds), str(steps)]
+    children = [subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    for child in children:
+        if child.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"pair child for {model} failed")
+    with OtherLoad() as load:
+        for child in children:
+            child.stdin.write("go\n")
+            child.stdin.flush()
+        results = [json.loads(child.stdout.readline()) for child in children]
+    for child in children:
+        child.wait()
+    # The study's OtherLoad counts the pair itself too: take away its two busy cores' share.
+    other = None if load.cores is None else max(0.0, load.cores - sum(r["cpu_ms"] / r["ms"] for r in results))
+    return max(r["ms"] for r in results) / 2, float(np.mean([r["cpu_ms"] for r in results])), other
 
 
 def counted_flops(step) -> int:
@@ -180,67 +232,101 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3, help="alternating rounds; the best counts")
     parser.add_argument("--seeds", type=int, nargs="+", default=[5], help="stack sizes to time")
+    parser.add_argument("--threads", type=int, nargs="+", default=[2, 1], help="torch thread counts to time each at")
+    parser.add_argument("--no-pair", action="store_true", help="skip the two-process timing")
     parser.add_argument("--out", default="benchmarks/results/stacking.json")
     args = parser.parse_args()
     torch.set_flush_denormal(True)
     torch.manual_seed(0)
+    torch.set_num_threads(max(args.threads))
 
     peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
     print(f"matmul peak: fp32 {peaks['fp32']:.1f} GFLOP/s, bf16 {peaks['bf16']:.1f} GFLOP/s", flush=True)
 
-    variants = {"plain_1_seed_adam": (lambda ms: _plain(ms[0]), 1, False)}
-    for s in args.seeds:
-        variants[f"vmap_{s}_seeds_fused"] = (VmapStacked, s, True)
-        variants[f"seed_layers_{s}_seeds_fused"] = (Stacked, s, True)
-        variants[f"genbench_trainer_{s}_seeds"] = (None, s, True)
     flops = {"mlp-vae": vae_step_flops(build_model("mlp-vae", (2,), {})),
              "mlp-gan": gan_step_flops(build_model("mlp-gan", (2,), {}))}
     makers = {"mlp-vae": vae_stepper, "mlp-gan": gan_stepper}
-
     steppers, seeds_of = {}, {}
     for model in makers:
-        for name, (wrap, seeds, fused) in variants.items():
-            key = f"{model}/{name}"
-            steppers[key] = trainer_stepper(model, seeds) if wrap is None else makers[model](wrap, seeds, fused)
-            seeds_of[key] = seeds
+        steppers[f"{model}/plain_1_seed_adam"], seeds_of[f"{model}/plain_1_seed_adam"] = \
+            makers[model](lambda ms: _plain(ms[0]), 1, False), 1
+        for s in args.seeds:
+            steppers[f"{model}/vmap_{s}_seeds_fused"] = makers[model](VmapStacked, s, True)
+            steppers[f"{model}/seed_layers_{s}_seeds_fused"] = makers[model](Stacked, s, True)
+            for precision in ("fp32", "bf16"):
+                for compiled in (False, True):
+                    key = f"{model}/genbench_trainer_{s}_seeds_{precision}{'_compiled' if compiled else ''}"
+                    start = time.perf_counter()
+                    steppers[key] = trainer_stepper(model, s, precision=precision, compile=compiled)
+                    steppers[key]()  # compiles (or loads from inductor's cache) here, untimed
+                    print(f"{key}: built in {time.perf_counter() - start:.1f} s", flush=True)
+            for key in steppers:
+                seeds_of.setdefault(key, s)
     # The analytic count must match what torch counts for one real step.
     counted = {model: counted_flops(steppers[f"{model}/seed_layers_{args.seeds[0]}_seeds_fused"]) / args.seeds[0]
                for model in makers}
+    preset = {model: trainer_stepper(model, 1) for model in makers}  # what toy2d resolves to here
+    preset = {model: {"precision": step.precision, "compiled": step.compiled} for model, step in preset.items()}
 
-    best: dict[str, tuple[float, float | None]] = {}
+    best: dict[str, tuple[float, float, float | None]] = {}
     for step in steppers.values():
         for _ in range(WARMUP):
             step()
     for _ in range(args.repeats):
-        for key, step in steppers.items():
-            ms, load = timed(step, args.steps)
-            if key not in best or ms < best[key][0]:
-                best[key] = (ms, load)
+        for threads in args.threads:
+            torch.set_num_threads(threads)
+            for key, step in steppers.items():
+                got = timed(step, args.steps)
+                name = f"{key}@{threads}t"
+                if name not in best or got[0] < best[name][0]:
+                    best[name] = got
+        for model in ([] if args.no_pair else makers):
+            s = args.seeds[0]
+            got = timed_pair(model, s, args.steps)
+            name = f"{model}/genbench_toy2d_{s}_seeds_two_processes@1t"
+            seeds_of[f"{model}/genbench_toy2d_{s}_seeds_two_processes"] = s
+            if name not in best or got[0] < best[name][0]:
+                best[name] = got
     peaks_end = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
 
-    result = {"batch": BATCH, "steps": args.steps, "repeats": args.repeats, "machine": machine_facts(),
+    result = {"batch": BATCH, "steps": args.steps, "repeats": args.repeats, "threads": args.threads,
+              "machine": machine_facts(), "toy2d_resolves_to": preset,
               "peak_gflops": {k: max(peaks[k], peaks_end[k]) for k in peaks},
               "peak_gflops_start_end": {"start": peaks, "end": peaks_end},
               "flops_per_seed_step": flops, "flops_per_seed_step_counted": counted,
-              "ms_per_step": {}, "ms_per_seed_step": {}, "gflops": {}, "fraction_of_fp32_peak": {},
-              "other_load_cores": {}}
-    peak = result["peak_gflops"]["fp32"]
-    for key, (ms, load) in best.items():
-        model, name = key.split("/")
+              "ms_per_step": {}, "ms_per_seed_step": {}, "cpu_ms_per_seed_step": {}, "gflops": {},
+              "fraction_of_fp32_peak": {}, "fraction_of_bf16_peak": {}, "other_load_cores": {}}
+    for name, (ms, cpu_ms, load) in best.items():
+        key = name.split("@")[0]
+        model, variant = key.split("/")
         seeds = seeds_of[key]
         gflops = flops[model] * seeds / (ms / 1e3) / 1e9
-        result["ms_per_step"][key] = ms
-        result["ms_per_seed_step"][key] = ms / seeds
-        result["gflops"][key] = gflops
-        result["fraction_of_fp32_peak"][key] = gflops / peak
-        result["other_load_cores"][key] = load
-        print(f"{model:8s} {name:28s} {ms:7.2f} ms/step  {ms / seeds:5.2f} ms/seed-step  {gflops:6.1f} GFLOP/s "
-              f"({gflops / peak:5.1%} of fp32 peak)  other load {load if load is None else round(load, 2)}",
-              flush=True)
+        result["ms_per_step"][name] = ms
+        result["ms_per_seed_step"][name] = ms / seeds
+        result["cpu_ms_per_seed_step"][name] = cpu_ms / seeds
+        result["gflops"][name] = gflops
+        result["fraction_of_fp32_peak"][name] = gflops / result["peak_gflops"]["fp32"]
+        result["fraction_of_bf16_peak"][name] = gflops / result["peak_gflops"]["bf16"]
+        result["other_load_cores"][name] = load
+        print(f"{model:8s} {variant + '@' + name.split('@')[1]:46s} {ms:7.2f} ms/step  {ms / seeds:5.2f} ms/seed-step "
+              f"(cpu {cpu_ms / seeds:5.2f})  {gflops:6.1f} GFLOP/s ({gflops / result['peak_gflops']['fp32']:5.1%} of "
+              f"fp32 peak)  other load {load if load is None else round(load, 2)}", flush=True)
+    targets = {"mlp-vae": 1.0, "mlp-gan": 0.4}
+    result["targets"] = []
+    for model, bound in targets.items():
+        name = f"{model}/genbench_toy2d_{args.seeds[0]}_seeds_two_processes@1t"
+        if name in best and args.seeds[0] == 5:
+            value = result["ms_per_seed_step"][name]
+            result["targets"].append({"target": f"{model} ms per seed-step at 5 seeds <= {bound}", "variant": name,
+                                      "value": value, "bound": bound, "met": value <= bound})
+            print(f"{'MET ' if value <= bound else 'MISS'} {model}: {value:.3f} ms per seed-step vs {bound}")
     for model in makers:
         print(f"{model}: {flops[model] / 1e6:.1f} MFLOP per seed-step (torch counts {counted[model] / 1e6:.1f})")
     write_json(Path(args.out), result)
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--child"]:
+        child_main(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    else:
+        main()

@@ -85,3 +85,47 @@ def test_a_study_in_two_worker_processes_ends_as_one_in_this_process(tiny_study,
     assert {e[1] for e in seen if e[0] == "started"} == groups
     assert sorted(e[1:] for e in seen if e[0] == "finished") == sorted((g, []) for g in groups)
     assert sum(e[1] for e in seen if e[0] == "advance") == 2 * 2 * 3  # groups x seeds x epochs, from the workers
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_worker_at_its_epochs_end_and_the_same_command_resumes(tmp_path):
+    """SIGINT to the study's process (as a terminal's Ctrl-C, which reaches only it: the
+    workers have their own process group) stops both workers' groups after their current
+    epoch with a checkpoint; the same command then ends exactly as a run never stopped."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    if processes.usable_cores() < 2:
+        pytest.skip("one core: the local executor keeps every group in its own process")
+    epochs = 300  # 2 groups x 300 seed-epochs: enough for workers (MIN_SEED_EPOCHS), seconds of training
+    study = {"name": "sigint2", "seeds": 1, "datasets": {"moons": {}, "pinwheel": {}}, "metrics": ["mmd2"],
+             "n_samples": 100, "checkpoint_every": 100_000,  # only the Ctrl-C checkpoint can exist mid-run
+             "data": {"protocol": "genbench", "n_train": 128, "n_holdout": 64, "n_test": 256, "data_seed": 1},
+             "models": {"mlp-gan": {"train": {"epochs": epochs, "batch_size": 128}}}}
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(study))
+    cmd = [sys.executable, "-m", "genbench", "run", str(path), "--quiet", "--out", str(tmp_path / "out")]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 180
+    while not (tmp_path / "out" / "study.yaml").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "the study never started"
+        time.sleep(0.1)
+    time.sleep(1)  # workers starting: they take the signal at their first epoch's end
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.count("checkpoint saved") == 2, err  # one note per group, both in the one line
+    stopped = []
+    for dataset in study["datasets"]:
+        ckpt = tmp_path / "out" / dataset / "mlp-gan" / "checkpoint-seed0.pt"
+        stopped.append(torch.load(ckpt, weights_only=True)["trainer"]["epoch"])
+        assert not (ckpt.parent / "seed0" / "metrics.json").exists()
+    assert all(0 < epoch < epochs for epoch in stopped), stopped
+    assert subprocess.run(cmd, capture_output=True).returncode == 0
+    straight = [sys.executable, "-m", "genbench", "run", str(path), "--quiet", "--out", str(tmp_path / "straight")]
+    assert subprocess.run(straight, capture_output=True).returncode == 0
+    assert _numbers(tmp_path / "out") == _numbers(tmp_path / "straight")

@@ -14,7 +14,11 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+import signal
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, TimeoutError, wait
 from typing import TYPE_CHECKING
 
 import torch
@@ -58,20 +62,80 @@ class _QueueProgress(Progress):
         self.messages, self.index = messages, index
 
     def advance(self, seed_epochs: int) -> None:
+        global _interrupted
         self.messages.put((self.index, "advance", seed_epochs))
+        if _interrupted:  # a SIGINT came before run_group listened: deliver it now, before its checkpoint step
+            _interrupted = False
+            os.kill(os.getpid(), signal.SIGINT)
 
     def grow(self, seed_epochs: int) -> None:
         self.messages.put((self.index, "grow", seed_epochs))
 
 
 _messages: multiprocessing.Queue | None = None  # a worker's channel back, set by _start_worker
+_interrupted = False  # a worker got SIGINT while no group's StopAtEpochEnd was listening
+
+
+def _note_interrupt(signum, frame) -> None:
+    global _interrupted
+    _interrupted = True
 
 
 def _start_worker(messages: multiprocessing.Queue, threads: int) -> None:
     global _messages
     _messages = messages
+    if hasattr(os, "setpgrp"):  # a terminal's Ctrl-C reaches the study's process only: it tells the workers
+        os.setpgrp()
+    # While a group trains, run_group's handler takes SIGINT (stop at the epoch's end);
+    # outside it, SIGINT is noted and delivered at the group's next epoch (as an
+    # exception here it would kill the worker and, with it, the pool).
+    signal.signal(signal.SIGINT, _note_interrupt)
+    messages.put((-1, "pid", os.getpid()))
+    threading.Thread(target=_exit_with, args=(os.getppid(),), daemon=True).start()
     torch.set_num_threads(threads)
     torch.set_flush_denormal(True)
+
+
+def _exit_with(parent: int) -> None:
+    """End this worker when the study's process is gone (killed: it cannot tell us), so
+    that no orphan trains on; what it wrote is whole (atomic writes) or a checkpoint."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
+
+
+def _interrupt(pids: set[int]) -> None:
+    """SIGINT to each worker: the first makes its group stop after the current epoch,
+    checkpointed (``runner.StopAtEpochEnd``), a second at once."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGINT)
+        except OSError:  # gone already
+            pass
+
+
+def _stop(futures: dict[Future, int], pids: Callable[[], set[int]]) -> list[str]:
+    """Cancel the groups not started, stop the running ones at their epoch's end, wait
+    for them (Ctrl-C meanwhile stops them at once); what they said when they stopped.
+    ``pids`` gives the workers known so far (one that starts meanwhile is told too)."""
+    told = pids()
+    _interrupt(told)
+    running = [future for future in futures if not future.cancel()]
+    notes = []
+    while running:
+        try:
+            error = running[0].exception(timeout=0.5)
+        except TimeoutError:
+            _interrupt(pids() - told)
+            told = told | pids()
+            continue
+        except KeyboardInterrupt:  # Ctrl-C again, in this process
+            _interrupt(told)
+            continue
+        running.pop(0)
+        if isinstance(error, KeyboardInterrupt) and str(error):
+            notes.append(str(error))
+    return notes
 
 
 def _run_job(index: int, job: GroupJob, runtime: Runtime) -> list[int]:
@@ -82,11 +146,14 @@ def _run_job(index: int, job: GroupJob, runtime: Runtime) -> list[int]:
 def run_in_processes(jobs: list[GroupJob], runtime: Runtime, events: StudyEvents, workers: int) -> None:
     """Run ``jobs`` in ``workers`` processes of ``cores // workers`` threads each, the
     largest first (so the last to finish is a short one); events are reported from this
-    process, in this thread, as the workers send them."""
+    process, in this thread, as the workers send them. Ctrl-C (or an error in one group)
+    stops every running group after its current epoch, checkpointed, as in one process."""
     threads = max(1, usable_cores() // workers)
     context = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools
     messages = context.Queue()
     order = sorted(range(len(jobs)), key=lambda i: -jobs[i].runs[0].train.epochs * len(jobs[i].runs))
+
+    pids: set[int] = set()
 
     def relay() -> None:
         while True:
@@ -94,12 +161,18 @@ def run_in_processes(jobs: list[GroupJob], runtime: Runtime, events: StudyEvents
                 index, kind, amount = messages.get_nowait()
             except queue.Empty:
                 return
-            if kind == "started":
+            if kind == "pid":
+                pids.add(amount)
+            elif kind == "started":
                 events.started(jobs[index])
             elif kind == "advance":
                 events.progress.advance(amount)
             else:
                 events.progress.grow(amount)
+
+    def known_pids() -> set[int]:
+        relay()
+        return set(pids)
 
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                              initargs=(messages, threads)) as pool:
@@ -111,9 +184,11 @@ def run_in_processes(jobs: list[GroupJob], runtime: Runtime, events: StudyEvents
                 for future in done:
                     index = futures.pop(future)
                     events.finished(jobs[index], future.result())
+        except KeyboardInterrupt:
+            notes = _stop(futures, known_pids)
+            raise KeyboardInterrupt("; ".join(notes)) from None
         except BaseException:
-            # An error, or Ctrl-C (which the workers got too: they stop at their epoch's end,
-            # checkpointed): start nothing new, let the running groups stop, then report.
-            pool.shutdown(wait=True, cancel_futures=True)
+            # A group failed: stop the others (checkpointed), then report the failure.
+            _stop(futures, known_pids)
             raise
         relay()
