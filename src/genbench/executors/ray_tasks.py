@@ -79,13 +79,17 @@ class RayExecutor:
         probe = ray.remote(sentinel_problem)
         refs = [probe.options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False))
                 .remote(root, token) for node in ray.nodes() if node["Alive"]]
-        try:
-            problems = [p for p in ray.get(refs, timeout=NODE_CHECK_SECONDS) if p]
-        except ray.exceptions.GetTimeoutError:
+        _, late = ray.wait(refs, num_returns=len(refs), timeout=NODE_CHECK_SECONDS)
+        if late:
             raise GenbenchError(f"a Ray node did not answer within {NODE_CHECK_SECONDS} s whether it sees the output "
-                                f"folder {root}; check the cluster (`ray status`)") from None
-        if problems:
-            raise GenbenchError(problems[0])
+                                f"folder {root}; check the cluster (`ray status`)")
+        for ref in refs:
+            try:
+                problem = ray.get(ref)
+            except (ray.exceptions.TaskUnschedulableError, ray.exceptions.NodeDiedError):
+                continue  # the node died after it was listed (Ray marks it dead late): no task goes there
+            if problem:
+                raise GenbenchError(problem)
 
     def run(self, jobs: list[GroupJob], runtime: Runtime, events: StudyEvents) -> None:
         if not jobs:
