@@ -89,7 +89,7 @@ def reference_images_per_s(name: str, data: np.ndarray, steps: int, warmup: int,
 
 
 def genbench_settings(name: str, **overrides) -> TrainSettings:
-    base = {"epochs": 1, "batch_size": BATCH, "lr": 2e-4, "precision": "bf16", "channels_last": name in CONV}
+    base = {"epochs": 1, "batch_size": BATCH, "lr": 2e-4, "precision": "auto", "channels_last": name in CONV}
     return TrainSettings(**{**base, **overrides})
 
 

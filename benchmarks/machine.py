@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import platform
 import re
+import resource
 import subprocess
 import time
 from pathlib import Path
@@ -93,8 +94,9 @@ def machine_facts() -> dict:
 
 class OtherLoad:
     """Context manager: how many CPU cores other processes kept busy while it was open
-    (Linux /proc/stat minus this process's CPU time). Above ~0.2 on a small machine,
-    timings taken inside are contaminated; record it beside them."""
+    (Linux /proc/stat minus the CPU time of this process and of its children that ended
+    inside, such as a study's worker processes). Above ~0.2 on a small machine, timings
+    taken inside are contaminated; record it beside them."""
 
     @staticmethod
     def _busy() -> float | None:
@@ -107,7 +109,7 @@ class OtherLoad:
 
     def __enter__(self) -> "OtherLoad":
         self.cores = None
-        self._t, self._cpu, self._busy0 = time.perf_counter(), time.process_time(), self._busy()
+        self._t, self._cpu, self._busy0 = time.perf_counter(), self._own_cpu(), self._busy()
         return self
 
     def __exit__(self, *exc) -> None:
@@ -115,7 +117,13 @@ class OtherLoad:
         if busy is None or self._busy0 is None:
             return
         wall = time.perf_counter() - self._t
-        self.cores = max(0.0, (busy - self._busy0) - (time.process_time() - self._cpu)) / wall
+        self.cores = max(0.0, (busy - self._busy0) - (self._own_cpu() - self._cpu)) / wall
+
+    @staticmethod
+    def _own_cpu() -> float:
+        """CPU seconds of this process and of its children that have ended."""
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return time.process_time() + children.ru_utime + children.ru_stime
 
 
 def matmul_peak(dtype: torch.dtype = torch.float32, n: int = 4096, reps: int = 5) -> float:

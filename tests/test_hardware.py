@@ -4,7 +4,7 @@ from pydantic import ValidationError
 
 from genbench import hardware
 from genbench.config import TrainSettings
-from genbench.hardware import amx_allowed, amx_bf16, auto_precision, resolve_precision
+from genbench.hardware import auto_precision, bf16_allowed, native_bf16, resolve_precision
 
 SAPPHIRE_RAPIDS = frozenset({"avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8"})
 ZEN4 = frozenset({"avx2", "avx512f", "avx512_bf16", "avx512_vnni"})
@@ -12,19 +12,21 @@ SKYLAKE = frozenset({"avx2", "avx512f", "avx512bw"})
 
 
 @pytest.mark.parametrize("cap, allowed", [(None, True), ("ALL", True), ("avx512_core_amx", True), ("AVX10_1_512_AMX", True),
-                                          ("AVX10_2_512", True), ("AVX512_CORE_BF16", False), ("AVX2", False)])
-def test_onednn_caps_that_leave_amx_on(cap, allowed):
-    assert amx_allowed(cap.upper() if cap else None) is allowed
+                                          ("AVX10_2_512", True), ("AVX512_CORE_BF16", True), ("AVX512_CORE", False),
+                                          ("AVX512_CORE_VNNI", False), ("AVX2", False)])
+def test_onednn_caps_that_leave_bf16_on(cap, allowed):
+    assert bf16_allowed(cap.upper() if cap else None) is allowed
 
 
-def test_amx_needs_the_cpu_flags_and_no_cap_below_it():
-    assert amx_bf16(SAPPHIRE_RAPIDS, None)
-    assert not amx_bf16(SAPPHIRE_RAPIDS, "AVX512_CORE_BF16")
-    assert not amx_bf16(ZEN4, None) and not amx_bf16(SKYLAKE, None)
+def test_native_bf16_needs_the_cpu_flags_and_no_cap_below_them():
+    assert native_bf16(SAPPHIRE_RAPIDS, None) and native_bf16(ZEN4, None)
+    assert native_bf16(SAPPHIRE_RAPIDS, "AVX512_CORE_BF16")
+    assert not native_bf16(ZEN4, "AVX512_CORE") and not native_bf16(SKYLAKE, None)
 
 
-@pytest.mark.parametrize("flags, cap, want", [(SAPPHIRE_RAPIDS, None, "bf16"), (SAPPHIRE_RAPIDS, "AVX512_CORE_BF16", "fp32"),
-                                              (ZEN4, None, "fp32"), (SKYLAKE, None, "fp32"), (frozenset(), None, "fp32")])
+@pytest.mark.parametrize("flags, cap, want", [(SAPPHIRE_RAPIDS, None, "bf16"), (SAPPHIRE_RAPIDS, "AVX2", "fp32"),
+                                              (ZEN4, None, "bf16"), (ZEN4, "AVX512_CORE_VNNI", "fp32"),
+                                              (SKYLAKE, None, "fp32"), (frozenset(), None, "fp32")])
 def test_auto_precision_on_the_cpu_follows_the_isa(monkeypatch, flags, cap, want):
     monkeypatch.setattr(hardware, "cpu_info", lambda: ("a CPU", flags))
     monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
