@@ -4,8 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 # constraints.txt pins torch to the CPU build; without it pip may pull CUDA packages.
 PIP := $(BIN)/pip install --quiet -c constraints.txt
-# Measured `make demo` time on this project's 2-core CPU (README, "Results: study 000").
-DEMO_MINUTES := 13
+# Measured `make demo` time on a 2-core CPU (README, "Results: study 000"), .venv not counted.
+DEMO_MINUTES := 15
 
 .PHONY: demo demo-intro test bench clean fashion-data browser
 

@@ -145,10 +145,14 @@ def test_ray_node_removed_mid_study_its_runs_resume_elsewhere_identically(ray_cl
             ray_cluster.add_node(num_cpus=1, object_store_memory=80 * 2**20)
         return name, facts
 
-    stderr, name, after = resumed_driver(
-        [sys.executable, "-m", "genbench", "run", str(path), "--quiet", "--out", str(out), "--executor", "ray",
-         "--ray-address", ray_cluster.address], out, remove_a_node_training_a_checkpointed_group)
-    ray_cluster.wait_for_nodes(timeout=180)  # Ray marks the killed node dead only after missed heartbeats
+    try:
+        stderr, name, after = resumed_driver(
+            [sys.executable, "-m", "genbench", "run", str(path), "--quiet", "--out", str(out), "--executor", "ray",
+             "--ray-address", ray_cluster.address], out, remove_a_node_training_a_checkpointed_group)
+    finally:
+        if extra in ray_cluster.worker_nodes:  # failed before removing a node: leave the next test two
+            ray_cluster.remove_node(extra)
+        ray_cluster.wait_for_nodes(timeout=180)  # Ray marks a killed node dead only after missed heartbeats
     dataset, model = name.split("__")[:2]
     assert f"genbench: {dataset}/{model} started again in pid {after['pid']}" in stderr
     reference = genbench.run_study(study, tmp_path / "local", runtime=QUIET).root
@@ -167,7 +171,7 @@ def test_ray_node_killed_just_before_a_study_starts_is_passed_over(ray_cluster, 
     try:
         ray.init(address=ray_cluster.address)
         try:
-            assert sum(n["Alive"] for n in ray.nodes()) == 3  # the dead node is still listed
+            assert any(n["NodeID"] == doomed.node_id and n["Alive"] for n in ray.nodes())  # dead, still listed
             genbench.run_study(STUDY, tmp_path / "ray", executor="ray", runtime=QUIET)
         finally:
             ray.shutdown()
