@@ -92,6 +92,12 @@ def machine_facts() -> dict:
     }
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (a study's workers)."""
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+
+
 class OtherLoad:
     """Context manager: how many CPU cores other processes kept busy while it was open
     (Linux /proc/stat minus the CPU time of this process and of its children that ended
@@ -109,7 +115,7 @@ class OtherLoad:
 
     def __enter__(self) -> "OtherLoad":
         self.cores = None
-        self._t, self._cpu, self._busy0 = time.perf_counter(), self._own_cpu(), self._busy()
+        self._t, self._cpu, self._busy0 = time.perf_counter(), cpu_seconds(), self._busy()
         return self
 
     def __exit__(self, *exc) -> None:
@@ -117,13 +123,7 @@ class OtherLoad:
         if busy is None or self._busy0 is None:
             return
         wall = time.perf_counter() - self._t
-        self.cores = max(0.0, (busy - self._busy0) - (self._own_cpu() - self._cpu)) / wall
-
-    @staticmethod
-    def _own_cpu() -> float:
-        """CPU seconds of this process and of its children that have ended."""
-        children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return time.process_time() + children.ru_utime + children.ru_stime
+        self.cores = max(0.0, (busy - self._busy0) - (cpu_seconds() - self._cpu)) / wall
 
 
 def matmul_peak(dtype: torch.dtype = torch.float32, n: int = 4096, reps: int = 5) -> float:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import tempfile
 import time
@@ -30,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from machine import OtherLoad, machine_facts  # benchmarks/machine.py, beside this script
+from machine import OtherLoad, cpu_seconds, machine_facts  # benchmarks/machine.py, beside this script
 from torch.utils.data import DataLoader, TensorDataset
 
 from genbench.config import load_preset, resolve, set_all_epochs
@@ -46,12 +45,6 @@ from genbench.study import run_study
 from genbench.train.gan import d_loss, g_loss
 from genbench.train.loop import steps_per_epoch
 from genbench.train.vae import vae_loss
-
-
-def cpu_seconds() -> float:
-    """CPU time of this process and of its finished children (the study's workers)."""
-    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
 
 
 QUALITY = {"kde_ll_study": "higher", "kde_ll_test": "higher", "mmd2": "lower"}
