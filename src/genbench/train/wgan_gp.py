@@ -25,7 +25,8 @@ class WGANGPTrainer(GANTrainer):
 
     The penalty differentiates the critic's gradient, so the critic's step runs a second
     backward pass through it (``create_graph``); it works on stacked seeds as on one, since
-    each seed's scores depend only on its own inputs and weights.
+    each seed's scores depend only on its own inputs and weights. Under bf16 autocast
+    (``precision``) the penalty's gradient is taken in bf16 like the rest of the step.
     """
 
     columns = ("critic_loss", "g_loss", "wasserstein", "gp")
@@ -34,6 +35,10 @@ class WGANGPTrainer(GANTrainer):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.gp_weight = self.models[0].gp_weight
+        # The critic's step stays eager under ``compile``: AOTAutograd cannot run the double
+        # backward the penalty needs ("does not currently support double backward"); the
+        # generator and its loss compile as in every GAN.
+        self.d_step_losses = self.discriminator_loss
 
     def gradient_penalty(self, real: Tensor, fake: Tensor) -> Tensor:
         """Per seed: mean (||grad_x D(x_hat)||_2 - 1)^2 over the batch. The interpolation
