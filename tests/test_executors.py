@@ -254,6 +254,36 @@ def test_slurm_time_forms():
         slurm_minutes("an hour")
 
 
+# -- a task's own view ----------------------------------------------------------------------
+def test_a_task_takes_absolute_paths_resumes_and_names_gpu_memory_running_out(tmp_path, monkeypatch):
+    """What a cluster task gets: paths that mean the same on a node started in another
+    folder, resume on (``--no-resume`` was applied by the driver, so a retry continues
+    from its first attempt's checkpoints), and running out of GPU memory as one line."""
+    from genbench.config import resolve
+    from genbench.executors import remote
+    from genbench.runtime import Runtime
+    from genbench.study import plan
+
+    monkeypatch.chdir(tmp_path)
+    given = Runtime(data_dir=Path("data"), resume=False, inception_weights=Path("w/pt_inception.pth"))
+    got = remote.task_runtime(given, gpus=0)
+    assert (got.data_dir, got.inception_weights) == (tmp_path / "data", tmp_path / "w" / "pt_inception.pth")
+    assert got.resume and got.quiet and got.device.type == "cpu"
+    assert remote.task_runtime(Runtime(), gpus=0.25).device.type == "cuda"
+
+    root = tmp_path / "out"
+    job = remote.absolute(plan(resolve(STUDY), root))[0]
+    token = remote.write_sentinel(root)
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(remote, "run_group", out_of_memory)
+    error = remote.run_remote(job, got, token, threads=1)["error"]
+    assert error.startswith(f"{job.name}: out of GPU memory on ") and "--gpus-per-run" in error
+    assert remote.run_remote(job, got, "another driver's token", threads=1)["error"].startswith("node ")
+
+
 # -- the command line -----------------------------------------------------------------------
 @pytest.mark.parametrize("executor, module, extra", [("ray", "ray", "ray"), ("slurm", "submitit", "slurm")])
 def test_missing_extra_is_one_line_with_the_install_command(executor, module, extra, monkeypatch, capsys, tmp_path):

@@ -129,3 +129,28 @@ def test_ctrl_c_stops_every_worker_at_its_epochs_end_and_the_same_command_resume
     straight = [sys.executable, "-m", "genbench", "run", str(path), "--quiet", "--out", str(tmp_path / "straight")]
     assert subprocess.run(straight, capture_output=True).returncode == 0
     assert _numbers(tmp_path / "out") == _numbers(tmp_path / "straight")
+
+
+@pytest.mark.slow
+def test_a_worker_killed_from_outside_is_one_line_and_the_same_command_resumes(tiny_study, tmp_path):
+    """A worker SIGKILLed mid-group (as the kernel's out-of-memory killer does) ends the
+    study with one line saying so; running it again resumes from the checkpoints and ends
+    exactly as a study never killed."""
+    from pathlib import Path
+
+    def study(marker: Path) -> dict:
+        return {**tiny_study, "name": "oom", "seeds": 1, "checkpoint_every": 1,
+                "plugins": [str(Path(__file__).parent / "plugins" / "kill_once.py")],
+                "models": {"kill-once-vae": {"params": {"marker": str(marker)},
+                                             "train": {"epochs": 4, "batch_size": 100}}}}
+
+    marker = tmp_path / "killed"
+    config = resolve(study(marker))
+    with pytest.raises(GenbenchError, match=r"^a worker process died while training .*kill-once-vae.*: run the "
+                                            r"same command again to resume$"):
+        run_study(config, tmp_path / "killed-study", QUIET, EXECUTORS.get("local")(workers=2))
+    assert marker.exists()
+    assert len(list((tmp_path / "killed-study").glob("*/kill-once-vae/seed0/metrics.json"))) < 2  # one died
+    run_study(config, tmp_path / "killed-study", QUIET, EXECUTORS.get("local")(workers=2))
+    reference = run_study(config, tmp_path / "straight", QUIET, EXECUTORS.get("local")(workers=1))
+    assert _numbers(tmp_path / "killed-study") == _numbers(reference)

@@ -247,6 +247,11 @@ def test_a_diverging_run_is_marked_failed_and_the_study_carries_on(tiny_study, t
     before = (root / "moons" / "mlp-gan" / "seed0" / "failed.json").stat().st_mtime_ns
     run_study(resolve(tiny_study), root, QUIET)
     assert (root / "moons" / "mlp-gan" / "seed0" / "failed.json").stat().st_mtime_ns == before
+    # --no-resume retries it (here it fails again), and leaves finished runs alone.
+    finished = (root / "moons" / "mlp-vae" / "seed0" / "metrics.json").stat().st_mtime_ns
+    run_study(resolve(tiny_study), root, Runtime(resume=False, quiet=True))
+    assert (root / "moons" / "mlp-gan" / "seed0" / "failed.json").stat().st_mtime_ns != before
+    assert (root / "moons" / "mlp-vae" / "seed0" / "metrics.json").stat().st_mtime_ns == finished
 
 
 def test_training_flags_name_gan_failure_signs():
@@ -342,6 +347,43 @@ def test_one_diverging_seed_fails_alone_and_its_stacked_neighbours_finish(tiny_s
     # Started again, nothing trains: seed 0 is done, seed 1 failed (it would fail again).
     monkeypatch.setattr(Trainer, "run_epoch", lambda self: pytest.fail(f"seeds {self.seeds} trained again"))
     run_study(resolve(tiny_study), root, QUIET)
+
+
+def test_a_study_stopped_after_a_seed_diverged_resumes_its_group_without_that_seed(tiny_study, tmp_path,
+                                                                                      monkeypatch):
+    """Seed 1 of a stacked group diverges, the group goes on as seed 0 alone, and the study
+    is stopped; started again, seed 0 continues from its own checkpoint and seed 1 is not
+    trained again (to diverge again)."""
+    import math
+
+    from genbench.errors import TrainingDiverged
+
+    tiny_study.update(datasets={"moons": {}}, checkpoint_every=1)
+    tiny_study["models"] = {"mlp-vae": tiny_study["models"]["mlp-vae"]}
+    config = resolve(tiny_study)
+    check_finite, run_epoch = Trainer.check_finite, Trainer.run_epoch
+
+    def seed1_blows_up(self, values, step):
+        if 1 in self.seeds and self.epoch == 1:
+            raise TrainingDiverged("loss", math.nan, self.epoch + 1, step, 1)
+        return check_finite(self, values, step)
+
+    def stop_before_the_last_epoch(self):
+        if self.seeds == [0] and self.epoch == 2:
+            raise KeyboardInterrupt
+        return run_epoch(self)
+
+    monkeypatch.setattr(Trainer, "check_finite", seed1_blows_up)
+    monkeypatch.setattr(Trainer, "run_epoch", stop_before_the_last_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        run_study(config, tmp_path / "s", QUIET)
+    trained = []
+    monkeypatch.setattr(Trainer, "run_epoch", lambda self: (trained.append((list(self.seeds), self.epoch)),
+                                                            run_epoch(self))[1])
+    root = run_study(config, tmp_path / "s", QUIET)
+    assert trained == [([0], 2)]
+    assert (root / "moons" / "mlp-vae" / "seed0" / "metrics.json").exists()
+    assert (root / "moons" / "mlp-vae" / "seed1" / "failed.json").exists()
 
 
 def test_report_fills_in_as_groups_finish_and_ends_as_a_rebuild(tiny_study, tmp_path):

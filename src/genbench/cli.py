@@ -220,7 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--tensorboard", action="store_true",
                        help="also log losses and sample grids per run to <run>/tensorboard (needs tensorboard)")
         p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
-                       help="continue unfinished runs from their last checkpoint (default); --no-resume starts them over")
+                       help="continue unfinished runs from their last checkpoint (default); --no-resume starts them "
+                            "over and retries failed ones")
         plugins(p, changed=False)
 
     run = sub.add_parser("run", help="run a whole study (default: toy2d)")

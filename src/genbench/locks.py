@@ -18,6 +18,7 @@ import errno
 import fcntl
 import json
 import os
+import re
 import socket
 import sys
 import time
@@ -75,6 +76,42 @@ def _lock_one(path: Path, waiting_for: str) -> TextIO:
         raise
 
 
+def _unescape(field: str) -> str:
+    """A mountinfo path: spaces, tabs, newlines and backslashes come as octal escapes."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def node_local_locks(path: Path, mountinfo: str | None = None) -> str | None:
+    """Why record locks on ``path`` would exclude only processes on this node (an NFS
+    mount with ``nolock`` or ``local_lock=all|posix``, where lockf succeeds and no other
+    node sees the lock), or None. ``mountinfo`` is ``/proc/self/mountinfo``'s text; where
+    there is none (not Linux) nothing is known and None is returned."""
+    if mountinfo is None:
+        try:
+            mountinfo = Path("/proc/self/mountinfo").read_text()
+        except OSError:
+            return None
+    target, best = str(Path(path).absolute()), None
+    for line in mountinfo.splitlines():
+        fields, _, tail = line.partition(" - ")
+        fields, tail = fields.split(), tail.split()
+        if len(fields) < 6 or len(tail) < 3:
+            continue
+        point = _unescape(fields[4])
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and (best is None or len(point) >= len(best[0])):  # the last mount on a point wins
+            best = (point, tail[0], set(fields[5].split(",")) | set(tail[2].split(",")))
+    if best is None or not best[1].startswith("nfs"):
+        return None
+    point, fstype, options = best
+    local = sorted(options & {"nolock", "local_lock=all", "local_lock=posix"})
+    if not local:
+        return None
+    return (f"{path} is on {fstype} mounted at {point} with {local[0]}: its file locks are local to each node, so two "
+            f"attempts on two nodes could write one run at once; mount it without nolock (local_lock=none) or write "
+            f"the study to another filesystem")
+
+
 class RunLocks:
     """Hold the locks of several runs (in sorted order, so two holders of overlapping
     sets cannot deadlock) for the ``with`` block."""
@@ -84,6 +121,9 @@ class RunLocks:
         self._stack = ExitStack()
 
     def __enter__(self) -> RunLocks:
+        problem = node_local_locks(self.paths[0].parent) if self.paths else None
+        if problem:
+            raise GenbenchError(problem)
         try:
             for path in self.paths:
                 self._stack.enter_context(_lock_one(path, self.waiting_for))  # closing the file unlocks it
@@ -94,3 +134,20 @@ class RunLocks:
 
     def __exit__(self, *exc) -> None:
         self._stack.close()
+
+
+def held_elsewhere(path: Path) -> bool:
+    """Whether another process holds the lock at ``path`` now (without waiting). Call it
+    only where this process holds no lock on the file: closing any descriptor of a file
+    drops all of a process's record locks on it."""
+    try:
+        fh = open(path, "r+")  # not created: a lock file nobody made is held by nobody
+    except OSError:
+        return False
+    with fh:
+        try:
+            fcntl.lockf(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            return exc.errno in _HELD
+        fcntl.lockf(fh, fcntl.LOCK_UN)
+        return False

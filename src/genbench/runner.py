@@ -8,6 +8,7 @@ same code, and any of them can resume a group from its checkpoint.
 """
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 import threading
@@ -124,19 +125,19 @@ def run_group(job: GroupJob, runtime: Runtime, progress: Progress | None = None)
 
     The runs' locks are held throughout (``genbench.locks``), so another attempt at them
     waits; one that got the locks after such an attempt finished finds nothing left to do.
-    Under torchrun rank 0 holds them for every rank."""
+    Under torchrun rank 0 holds them for every rank: the others wait until it has them and
+    take the work it found left, so no rank reads a checkpoint another attempt still writes."""
     progress = progress or Progress()
     check_records(job.runs[0].plugins, Path(job.root))
     study = StudyFolder(Path(job.root))
-    if not runtime.world.is_writer:
-        return _run_group(job, runtime, progress)
-    with RunLocks([study.lock(job.runs[0].dataset, job.runs[0].model, s) for s in job.seeds], job.name):
-        if runtime.world.size == 1:  # (ranks must agree on the work; torchrun's one run is planned once)
-            job = job.model_copy(update={"pending": [cfg.seed for cfg in job.runs if cfg.seed in job.pending
-                                                     and study.run(cfg.dataset, cfg.model, cfg.seed).state(cfg)[0]
-                                                     in ("todo", "damaged")]})
-            if not job.pending:
-                return []
+    writer = runtime.world.is_writer
+    locks = RunLocks([study.lock(job.runs[0].dataset, job.runs[0].model, s) for s in job.seeds], job.name)
+    with locks if writer else contextlib.nullcontext():
+        left = [cfg.seed for cfg in job.runs if cfg.seed in job.pending
+                and study.run(cfg.dataset, cfg.model, cfg.seed).state(cfg)[0] in ("todo", "damaged")] if writer else None
+        job = job.model_copy(update={"pending": runtime.world.from_writer(left)})
+        if not job.pending:
+            return []
         return _run_group(job, runtime, progress)
 
 

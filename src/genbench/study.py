@@ -16,6 +16,7 @@ from genbench.executors import EXECUTORS, Executor
 from genbench.executors.local import LocalExecutor
 from genbench.io import ensure_writable_dir, save_npy
 from genbench.layout import StudyFolder, load_splits, run_config
+from genbench.locks import held_elsewhere
 from genbench.metrics import METRICS
 from genbench.report import build_report
 from genbench.runner import SNAPSHOT_IMAGES, GroupJob, build_run_model
@@ -25,34 +26,62 @@ from genbench.train.stacked import can_stack
 from genbench.train.tensorboard import require_tensorboard
 
 
-def plan(config: StudyConfig, root: Path, say=print) -> list[GroupJob]:
+def plan(config: StudyConfig, root: Path, say=print, retry_failed: bool = False) -> list[GroupJob]:
     """The groups still to train: seeds of a model that can stack train as one group,
     others one at a time; runs done (or failed) with the same config are not trained
     again, and a run whose result files are damaged is (``say`` tells which); the result
-    records of runs to train again are removed first (``RunFolder.forget_result``). A stacked
-    group keeps all its seeds even when some are done, so that a study killed between
+    records of runs to train again are removed first (``RunFolder.forget_result``), unless
+    another process holds the run's lock (an attempt still writing it; the job re-checks
+    the run once it has the lock). A stacked group keeps all its seeds even when some are
+    done, so that a study killed between
     scoring two seeds resumes from the group's checkpoint rather than retraining the rest
-    alone (which would differ in the last float bits from training them together)."""
+    alone (which would differ in the last float bits from training them together); a seed
+    that diverged is left out of it, as it was when it failed. ``retry_failed``
+    (``--no-resume``) trains failed runs again."""
     study = StudyFolder(root)
     jobs = []
     for dataset in config.datasets:
         for model in config.models:
             runs = [run_config(config, dataset, model, s) for s in config.seed_list()]
-            pending = []
+            pending, failed = [], set()
             for cfg in runs:
                 state, why = study.run(dataset, model, cfg.seed).state(cfg)
+                if state == "failed" and retry_failed:
+                    state = "todo"
+                if state == "failed":
+                    failed.add(cfg.seed)
                 if state == "damaged":
                     say(f"genbench: {why.split(';')[0]}: training the run again")
                 if state in ("todo", "damaged"):
-                    study.run(dataset, model, cfg.seed).forget_result()
+                    if not held_elsewhere(study.lock(dataset, model, cfg.seed)):  # else being written right now
+                        study.run(dataset, model, cfg.seed).forget_result()
                     pending.append(cfg.seed)
             if not pending:
                 continue
-            groups = [runs] if can_stack(build_run_model(runs[0])) else [[c] for c in runs if c.seed in pending]
+            # A seed that diverged left its group, which went on without it (``GroupJob.without``).
+            stacked = [c for c in runs if c.seed not in failed]
+            groups = [stacked] if can_stack(build_run_model(runs[0])) else [[c] for c in runs if c.seed in pending]
             jobs += [GroupJob(root=str(root), runs=group, pending=[c.seed for c in group if c.seed in pending],
                               features=config.features, analysis=config.analysis, sample_every=config.sample_every,
                               checkpoint_every=config.checkpoint_every) for group in groups]
     return jobs
+
+
+def clear_orphans(root: Path) -> None:
+    """Delete the temp files that writes killed midway left (``.<name>.*.tmp``, never read).
+    A model folder whose run lock another process holds is being written right now (the
+    same command started again while a dead driver's cluster tasks still run): its temp
+    files are left alone, as are the cluster tasks' progress files."""
+    busy: dict[Path, bool] = {}
+    for orphan in root.rglob(".*.tmp"):
+        if orphan.relative_to(root).parts[0] == ".genbench":
+            continue
+        folders = [p for p in orphan.parents if p != root and root in p.parents]
+        model_folder = next((p for p in folders if any(p.glob(".seed*.lock"))), None)
+        if model_folder is not None and model_folder not in busy:
+            busy[model_folder] = any(held_elsewhere(lock) for lock in model_folder.glob(".seed*.lock"))
+        if not busy.get(model_folder, False):
+            orphan.unlink(missing_ok=True)
 
 
 def check_inputs(config: StudyConfig, runtime: Runtime) -> None:
@@ -122,8 +151,7 @@ def run_study(config: StudyConfig, root: Path, runtime: Runtime | None = None,
     if writer:
         check_inputs(config, runtime)
         study = StudyFolder(ensure_writable_dir(root))
-        for orphan in root.rglob(".*.tmp"):  # left by a process killed mid-write; never read
-            orphan.unlink(missing_ok=True)
+        clear_orphans(root)
         study.write_study(config)
         for dataset in config.datasets:
             if DATASETS.get(dataset).kind == "images":  # the report shows real images beside the samples
@@ -131,7 +159,10 @@ def run_study(config: StudyConfig, root: Path, runtime: Runtime | None = None,
                          load_splits(config, dataset, runtime.data_dir).train[:SNAPSHOT_IMAGES])
             score_oracle(config, dataset, root, runtime)
         score_external(config, root, runtime)
-        jobs = plan(config, root, say=lambda text: tqdm.write(text, file=sys.stderr))
+        jobs = plan(config, root, say=lambda text: tqdm.write(text, file=sys.stderr), retry_failed=not runtime.resume)
+        if not runtime.resume:  # start the unfinished runs over, also in a cluster's retries of them
+            for job in jobs:
+                study.checkpoint(job.runs[0].dataset, job.runs[0].model, job.seeds).unlink(missing_ok=True)
         build_report(root)  # the oracle's rows (and runs done before) at once; filled in as groups finish
         if not runtime.quiet:
             tqdm.write(f"genbench: report: {study.report_html} (rewritten as each group of runs finishes)",

@@ -19,10 +19,12 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, TimeoutError, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING
 
 import torch
 
+from genbench.errors import GenbenchError
 from genbench.runner import GroupJob, Progress, build_run_model, run_group
 from genbench.runtime import Runtime
 from genbench.train.stacked import can_stack
@@ -181,9 +183,18 @@ def run_in_processes(jobs: list[GroupJob], runtime: Runtime, events: StudyEvents
             while futures:
                 done, _ = wait(futures, timeout=0.25, return_when=FIRST_COMPLETED)
                 relay()
+                lost = []
                 for future in done:
                     index = futures.pop(future)
-                    events.finished(jobs[index], future.result())
+                    if isinstance(future.exception(), BrokenProcessPool):
+                        lost.append(jobs[index].name)
+                    else:
+                        events.finished(jobs[index], future.result())
+                if lost:
+                    # The pool ends every worker once one dies: their groups keep their last checkpoints.
+                    raise GenbenchError(f"a worker process died while training {', '.join(lost)} (killed from "
+                                        f"outside, e.g. by the kernel when memory ran out); finished runs and "
+                                        f"checkpoints are kept: run the same command again to resume")
         except KeyboardInterrupt:
             notes = _stop(futures, known_pids)
             raise KeyboardInterrupt("; ".join(notes)) from None

@@ -46,22 +46,29 @@ def control_dir(root: Path) -> Path:
 
 
 def absolute(jobs: list[GroupJob]) -> list[GroupJob]:
-    """The jobs with their study folder as an absolute path, the same on every node."""
-    return [job.model_copy(update={"root": str(Path(job.root).resolve())}) for job in jobs]
+    """The jobs with their study folder as an absolute path, the same on every node (not
+    symlinks resolved: a shared mount reached through a link has the link's path there)."""
+    return [job.model_copy(update={"root": str(Path(job.root).absolute())}) for job in jobs]
+
+
+def sentinel_path(root: Path, token: str) -> Path:
+    """One sentinel per driver: a second driver on the same study (started while the first
+    one's tasks still run) does not make the first one's nodes fail the check."""
+    return control_dir(root) / "sentinels" / token
 
 
 def write_sentinel(root: Path) -> str:
-    """A fresh random token in ``OUT/.genbench/sentinel``; a node that reads it back sees
-    the folder the driver writes (not a node-local folder of the same name)."""
+    """A fresh random token in ``OUT/.genbench/sentinels/<token>``; a node that reads it
+    back sees the folder the driver writes (not a node-local folder of the same name)."""
     token = secrets.token_hex(16)
-    write_text(control_dir(root) / "sentinel", token)
+    write_text(sentinel_path(root, token), token)
     return token
 
 
 def sentinel_problem(root: str, token: str) -> str | None:
     """None when this node sees the driver's output folder, else the one line saying not."""
     try:
-        seen = (control_dir(Path(root)) / "sentinel").read_text()
+        seen = sentinel_path(Path(root), token).read_text()
     except OSError as exc:
         seen = f"unreadable: {exc.strerror}"
     if seen == token:
@@ -113,14 +120,24 @@ def run_remote(job: GroupJob, runtime: Runtime, token: str, threads: int) -> dic
         return {"failed": run_group(job, runtime, FileProgress(progress_file(Path(job.root), job)))}
     except GenbenchError as exc:
         return {"error": f"{job.name}: {exc}"}
+    except torch.cuda.OutOfMemoryError:
+        return {"error": f"{job.name}: out of GPU memory on {socket.gethostname()}, beside the other runs packed "
+                         f"onto its GPU: give each run a larger share (--gpus-per-run, --slurm-gpus-per-run) or a "
+                         f"smaller batch"}
 
 
 def task_runtime(runtime: Runtime, gpus: float) -> Runtime:
     """The runtime a task gets: a GPU when it is given a share of one, no progress bars
-    (the driver keeps the study's)."""
+    (the driver keeps the study's), file paths absolute (a task on another node starts in
+    another folder), and resume on: ``--no-resume`` took effect when the driver planned the
+    study (it removed the checkpoints), so a retried or requeued task continues from the
+    checkpoints its own first attempt wrote."""
     if runtime.world.size > 1:
         raise GenbenchError("a cluster executor does not run under torchrun; start the study without torchrun")
-    return dataclasses.replace(runtime, device=torch.device("cuda" if gpus > 0 else "cpu"), quiet=True)
+    paths = {name: Path(value).absolute() for name in ("data_dir", "inception_weights")
+             if (value := getattr(runtime, name)) is not None}
+    return dataclasses.replace(runtime, device=torch.device("cuda" if gpus > 0 else "cpu"), quiet=True, resume=True,
+                               **paths)
 
 
 class ProgressWatcher:
