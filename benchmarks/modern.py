@@ -19,6 +19,7 @@ fashion     runs fashion-modern, or a shortened equal budget (``--budget-min-run
 Usage: python benchmarks/modern.py calibrate [--budget-min 10] [--steps 20] [--repeats 3]
        python benchmarks/modern.py toy2d [--seeds 5] [--out benchmarks/results/toy2d-modern.json]
        python benchmarks/modern.py fashion [--budget-min-run 6 --n-train 12000] [--seeds 1] [--n-samples 2000]
+       (--keep DIR keeps the study folder; with --tabulate, the same settings tabulate the runs done there)
        (--quick: a few epochs everywhere, checks the script, not a result)
 """
 from __future__ import annotations
@@ -164,8 +165,11 @@ def fashion(args: argparse.Namespace) -> dict:
     if args.quick:
         raw = set_all_epochs(raw, 1)
     config = resolve(raw)
-    with tempfile.TemporaryDirectory() as tmp:
-        result, load = run(config, Path(args.keep or tmp) / "fashion-modern")
+    if args.tabulate:  # the table of the runs done in --keep, nothing trained (n per cell: the seeds done)
+        result, load = study_table(config, Path(args.keep) / "fashion-modern", None), None
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            result, load = run(config, Path(args.keep or tmp) / "fashion-modern")
     dataset = next(iter(config.datasets))
     fd = {m: result["runs"][f"{dataset}/{m}"]["fd_evaluator"]["mean"] for m in config.models
           if "fd_evaluator" in result["runs"].get(f"{dataset}/{m}", {})}
@@ -189,6 +193,8 @@ def main() -> int:
     parser.add_argument("--n-samples", type=int, default=None, help="fashion: samples scored per run")
     parser.add_argument("--keep", default=None, help="keep the study folder under this directory")
     parser.add_argument("--quick", action="store_true", help="a few epochs everywhere: checks the script only")
+    parser.add_argument("--tabulate", action="store_true",
+                        help="fashion: tabulate the runs done in --keep (with the same settings) without training")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     torch.set_flush_denormal(True)
