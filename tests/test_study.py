@@ -10,6 +10,7 @@ from PIL import Image
 
 from genbench.config import resolve
 from genbench.errors import GenbenchError
+from genbench.layout import StudyFolder
 from genbench.report import build_report
 from genbench.runtime import Runtime
 from genbench.study import run_study
@@ -183,6 +184,23 @@ def test_no_resume_trains_unfinished_runs_from_scratch(tmp_path, monkeypatch):
     monkeypatch.setattr(Trainer, "run_epoch", lambda self: (started.append(self.epoch), original(self))[1])
     run_study(config, tmp_path / "s", Runtime(resume=False, quiet=True))
     assert started[:3] == [0, 1, 2]
+
+
+def test_no_resume_removes_every_checkpoint_of_the_pending_seeds(tiny_study, tmp_path):
+    """Also the checkpoint of the group two seeds went on in after a third diverged (another
+    file name), which a cluster task, resuming whatever it finds, would otherwise pick up."""
+    tiny_study.update(datasets={"moons": {}}, seeds=3)
+    tiny_study["models"] = {"mlp-gan": tiny_study["models"]["mlp-gan"]}
+    study = StudyFolder(tmp_path / "s")
+    folder = tmp_path / "s" / "moons" / "mlp-gan"
+    folder.mkdir(parents=True)
+    planted = ["checkpoint-seed1-2.pt", "checkpoint-seed2.pt", "checkpoint-seed12.pt", "checkpoint-seedx.pt"]
+    for name in planted:
+        (folder / name).write_bytes(b"an older study's")
+    assert [p.name for p in study.checkpoints_holding("moons", "mlp-gan", [0, 1, 2])] == planted[:2]
+    run_study(resolve(tiny_study), tmp_path / "s", Runtime(resume=False, quiet=True))
+    left = sorted(p.name for p in folder.glob("checkpoint-*.pt"))
+    assert left == ["checkpoint-seed0-1-2.pt", "checkpoint-seed12.pt", "checkpoint-seedx.pt"]
 
 
 IMAGE_METRICS = ["fd", "kid", "is", "pr", "dc", "class_coverage", "collapse", "recon"]

@@ -290,6 +290,17 @@ class StudyFolder:
         """Seeds trained together share one checkpoint, beside their run folders."""
         return self.root / dataset / model / f"checkpoint-seed{'-'.join(map(str, seeds))}.pt"
 
+    def checkpoints_holding(self, dataset: str, model: str, seeds: list[int]) -> list[Path]:
+        """Every checkpoint of the model holding any of ``seeds``: the group's own, and
+        those of the groups its seeds went on in after one of them diverged."""
+        wanted = set(seeds)
+        found = []
+        for path in (self.root / dataset / model).glob("checkpoint-seed*.pt"):
+            held = path.stem.removeprefix("checkpoint-seed").split("-")
+            if all(s.isdigit() for s in held) and wanted & {int(s) for s in held}:
+                found.append(path)
+        return sorted(found)
+
     def lock(self, dataset: str, model: str, seed: int) -> Path:
         """The run's lock file, held while a process writes its folder (``genbench.locks``)."""
         return self.root / dataset / model / f".seed{seed}.lock"

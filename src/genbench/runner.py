@@ -156,7 +156,7 @@ def _run_group(job: GroupJob, runtime: Runtime, progress: Progress) -> list[int]
     runs = [study.run(first.dataset, first.model, s) for s in seeds]
     ckpt = study.checkpoint(first.dataset, first.model, seeds)
     seconds = 0.0  # training time, carried across resumes
-    saved = load_checkpoint(ckpt) if runtime.resume else None
+    saved = load_checkpoint(ckpt)  # --no-resume: the driver removed it (study.run_study)
     if saved is not None and saved.get("configs") == configs:
         trainer.load_state_dict(saved["trainer"])
         seconds = saved["seconds"]

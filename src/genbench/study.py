@@ -48,7 +48,7 @@ def plan(config: StudyConfig, root: Path, say=print, retry_failed: bool = False)
                 state, why = study.run(dataset, model, cfg.seed).state(cfg)
                 if state == "failed" and retry_failed:
                     state = "todo"
-                if state == "failed":
+                elif state == "failed":
                     failed.add(cfg.seed)
                 if state == "damaged":
                     say(f"genbench: {why.split(';')[0]}: training the run again")
@@ -74,14 +74,16 @@ def clear_orphans(root: Path) -> None:
     files are left alone, as are the cluster tasks' progress files."""
     busy: dict[Path, bool] = {}
     for orphan in root.rglob(".*.tmp"):
-        if orphan.relative_to(root).parts[0] == ".genbench":
+        parts = orphan.relative_to(root).parts
+        if parts[0] == ".genbench":
             continue
-        folders = [p for p in orphan.parents if p != root and root in p.parents]
-        model_folder = next((p for p in folders if any(p.glob(".seed*.lock"))), None)
-        if model_folder is not None and model_folder not in busy:
-            busy[model_folder] = any(held_elsewhere(lock) for lock in model_folder.glob(".seed*.lock"))
-        if not busy.get(model_folder, False):
-            orphan.unlink(missing_ok=True)
+        if len(parts) > 2:  # under <dataset>/<model>/, where the runs' locks are (StudyFolder.lock)
+            folder = root / parts[0] / parts[1]
+            if folder not in busy:
+                busy[folder] = any(held_elsewhere(lock) for lock in folder.glob(".seed*.lock"))
+            if busy[folder]:
+                continue
+        orphan.unlink(missing_ok=True)
 
 
 def check_inputs(config: StudyConfig, runtime: Runtime) -> None:
@@ -160,9 +162,10 @@ def run_study(config: StudyConfig, root: Path, runtime: Runtime | None = None,
             score_oracle(config, dataset, root, runtime)
         score_external(config, root, runtime)
         jobs = plan(config, root, say=lambda text: tqdm.write(text, file=sys.stderr), retry_failed=not runtime.resume)
-        if not runtime.resume:  # start the unfinished runs over, also in a cluster's retries of them
+        if not runtime.resume:  # the one place --no-resume acts: a cluster's retries then resume the new start
             for job in jobs:
-                study.checkpoint(job.runs[0].dataset, job.runs[0].model, job.seeds).unlink(missing_ok=True)
+                for ckpt in study.checkpoints_holding(job.runs[0].dataset, job.runs[0].model, job.seeds):
+                    ckpt.unlink(missing_ok=True)
         build_report(root)  # the oracle's rows (and runs done before) at once; filled in as groups finish
         if not runtime.quiet:
             tqdm.write(f"genbench: report: {study.report_html} (rewritten as each group of runs finishes)",
