@@ -3,6 +3,7 @@ submitit job array gives the local study's numbers bit for bit, also when a node
 removed mid-study, a task's process kills itself, or a job is preempted."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -347,5 +348,42 @@ def test_ray_node_that_cannot_see_the_output_folder_stops_the_study(ray_cluster,
         ray.init(address=ray_cluster.address)
         try:
             wait_for(lambda: sum(n["Alive"] for n in ray.nodes()) == 2, 120, "the hidden node to leave")
+        finally:
+            ray.shutdown()
+
+
+@pytest.mark.slow
+def test_ray_node_without_genbench_stops_the_study_in_one_line(ray_cluster, tmp_path):
+    """A node whose Python cannot import genbench (here a stub package first on its
+    PYTHONPATH that fails as a missing one does): the study stops before any task, naming
+    the node and what to install, not with the probe's traceback."""
+    import ray
+
+    stub = tmp_path / "stub" / "genbench"
+    stub.mkdir(parents=True)
+    (stub / "__init__.py").write_text('raise ModuleNotFoundError("No module named \'genbench\'", name="genbench")\n')
+    env = {**os.environ, "PYTHONPATH": str(stub.parent)}
+    node = subprocess.Popen([sys.executable, str(ROOT / "ray_node.py"), ray_cluster.address], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        ray.init(address=ray_cluster.address)
+        try:
+            wait_for(lambda: sum(n["Alive"] for n in ray.nodes()) == 3, 60, "the third node")
+        finally:
+            ray.shutdown()
+        with pytest.raises(GenbenchError) as stopped:
+            genbench.run_study(STUDY, tmp_path / "grid", executor="ray",
+                               executor_options={"address": ray_cluster.address}, runtime=QUIET)
+        assert re.fullmatch(r"Ray node 127\.0\.0\.1 cannot run genbench's code \((ModuleNotFoundError: No module "
+                            r"named 'genbench'|RuntimeError: The remote function failed to import on the worker)\); "
+                            r"install genbench and its dependencies, as on this machine, on every node",
+                            str(stopped.value)), str(stopped.value)
+        assert not list((tmp_path / "grid").glob("moons/mlp-*/seed*")) and not progress(tmp_path / "grid")
+    finally:
+        node.terminate()
+        node.wait(timeout=60)
+        ray.init(address=ray_cluster.address)
+        try:
+            wait_for(lambda: sum(n["Alive"] for n in ray.nodes()) == 2, 120, "the stub node to leave")
         finally:
             ray.shutdown()

@@ -77,17 +77,22 @@ class RayExecutor:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         probe = ray.remote(sentinel_problem)
+        nodes = [node for node in ray.nodes() if node["Alive"]]
         refs = [probe.options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False))
-                .remote(root, token) for node in ray.nodes() if node["Alive"]]
+                .remote(root, token) for node in nodes]
         _, late = ray.wait(refs, num_returns=len(refs), timeout=NODE_CHECK_SECONDS)
         if late:
             raise GenbenchError(f"a Ray node did not answer within {NODE_CHECK_SECONDS} s whether it sees the output "
                                 f"folder {root}; check the cluster (`ray status`)")
-        for ref in refs:
+        for node, ref in zip(nodes, refs):
             try:
                 problem = ray.get(ref)
             except (ray.exceptions.TaskUnschedulableError, ray.exceptions.NodeDiedError):
                 continue  # the node died after it was listed (Ray marks it dead late): no task goes there
+            except ray.exceptions.RayTaskError as exc:  # the probe is genbench's code: the node cannot import it
+                raise GenbenchError(f"Ray node {node['NodeManagerAddress']} cannot run genbench's code "
+                                    f"({_first_sentence(_import_error_in(exc))}); install genbench and its "
+                                    f"dependencies, as on this machine, on every node") from None
             if problem:
                 raise GenbenchError(problem)
 
@@ -133,3 +138,21 @@ class RayExecutor:
             raise GenbenchError(f"{job.name}: its Ray task died {self.max_retries + 1} times "
                                 f"({type(exc).__name__}: {str(exc).splitlines()[0]}); finished runs and checkpoints "
                                 f"are kept: run the same command again to resume") from None
+
+
+def _import_error_in(exc: BaseException) -> BaseException:
+    """The ImportError behind a Ray task's failure if there is one (Ray wraps a function
+    its worker cannot import in a RuntimeError of its own), else the task's own error."""
+    cause = getattr(exc, "cause", None)
+    seen: BaseException | None = cause if isinstance(cause, BaseException) else exc
+    while seen is not None:
+        if isinstance(seen, ImportError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return cause if isinstance(cause, BaseException) else exc
+
+
+def _first_sentence(exc: BaseException) -> str:
+    """``Type: first sentence`` of an error whose text may run to many lines (Ray's list sys.path)."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text.split('. ')[0].split(': [')[0].rstrip('.:')}"
