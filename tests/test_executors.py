@@ -387,3 +387,21 @@ def test_ray_node_without_genbench_stops_the_study_in_one_line(ray_cluster, tmp_
             wait_for(lambda: sum(n["Alive"] for n in ray.nodes()) == 2, 120, "the stub node to leave")
         finally:
             ray.shutdown()
+
+
+def test_slurm_stops_an_array_with_one_scancel(tmp_path, monkeypatch):
+    """Ctrl-C on a Slurm study: one ``scancel`` of the array ids, not one per task."""
+    pytest.importorskip("submitit", reason="submitit is not installed: pip install 'genbench[slurm]'")
+    from genbench.executors.slurm import SlurmExecutor
+
+    calls = tmp_path / "scancel.log"
+    (tmp_path / "bin").mkdir()
+    scancel = tmp_path / "bin" / "scancel"
+    scancel.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    scancel.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    from submitit.slurm.slurm import SlurmJob
+
+    tasks = [SlurmJob(tmp_path / "logs", job_id) for job_id in ("4242_0", "4242_3", "4243_1")]
+    SlurmExecutor()._cancel(tasks)
+    assert calls.read_text() == "4242 4243\n"

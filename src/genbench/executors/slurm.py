@@ -12,6 +12,7 @@ Submitit's job files and logs go to ``OUT/.genbench/slurm/``.
 from __future__ import annotations
 
 import re
+import subprocess
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -132,10 +133,21 @@ class SlurmExecutor:
                     events.finished(job, outcome["failed"])
                 if pending:
                     time.sleep(POLL_SECONDS)
-        except BaseException:
-            for sjob in pending:  # Ctrl-C or a failed group: the array stops (checkpoints stay)
-                sjob.cancel(check=False)
+        except BaseException:  # Ctrl-C or a failed group: the array stops (checkpoints stay)
+            self._cancel(list(pending))
             raise
+
+    def _cancel(self, sjobs: list) -> None:
+        """On Slurm one ``scancel`` of the arrays' ids stops all their tasks at once (a
+        second Ctrl-C cannot cut it short halfway through the tasks); submitit's local
+        cluster stops its processes one by one."""
+        if self.cluster != "slurm":
+            for sjob in sjobs:
+                sjob.cancel(check=False)
+            return
+        arrays = sorted({str(sjob.job_id).split("_")[0] for sjob in sjobs})
+        if arrays:
+            subprocess.run(["scancel", *arrays], check=False, capture_output=True)
 
     def _outcome(self, sjob, job: GroupJob) -> dict[str, Any]:
         from submitit.core.utils import FailedJobError, UncompletedJobError
