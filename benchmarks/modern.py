@@ -20,6 +20,8 @@ Usage: python benchmarks/modern.py calibrate [--budget-min 10] [--steps 20] [--r
        python benchmarks/modern.py toy2d [--seeds 5] [--out benchmarks/results/toy2d-modern.json]
        python benchmarks/modern.py fashion [--budget-min-run 6 --n-train 12000] [--seeds 1] [--n-samples 2000]
        (--keep DIR keeps the study folder; with --tabulate, the same settings tabulate the runs done there)
+       (--models a,b runs only those; --merge FILE keeps FILE's rows of the other models, which must have
+        been measured with the same settings, and writes the merged table)
        (--quick: a few epochs everywhere, checks the script, not a result)
 """
 from __future__ import annotations
@@ -153,6 +155,11 @@ def fashion(args: argparse.Namespace) -> dict:
     raw["seeds"] = args.seeds
     if args.n_samples:
         raw["n_samples"] = args.n_samples
+    if args.models:
+        unknown = sorted(set(args.models) - set(raw["models"]))
+        if unknown:
+            raise SystemExit(f"--models: {', '.join(unknown)} not in fashion-modern (it has {', '.join(raw['models'])})")
+        raw["models"] = {name: entry for name, entry in raw["models"].items() if name in args.models}
     shortened = None
     if args.budget_min_run is not None:  # a shorter equal budget, from the calibrated throughputs
         calibration = json.loads(Path(args.calibration).read_text())
@@ -160,8 +167,8 @@ def fashion(args: argparse.Namespace) -> dict:
             raw["data"] = {**raw.get("data", {}), "n_train": args.n_train}
         n_train = args.n_train or calibration["train_images"]
         shortened = shortened_epochs(calibration, args.budget_min_run, n_train)
-        for name, epochs in shortened.items():
-            raw["models"][name]["train"]["epochs"] = epochs
+        for name in raw["models"]:
+            raw["models"][name]["train"]["epochs"] = shortened[name]
     if args.quick:
         raw = set_all_epochs(raw, 1)
     config = resolve(raw)
@@ -171,12 +178,48 @@ def fashion(args: argparse.Namespace) -> dict:
         with tempfile.TemporaryDirectory() as tmp:
             result, load = run(config, Path(args.keep or tmp) / "fashion-modern")
     dataset = next(iter(config.datasets))
-    fd = {m: result["runs"][f"{dataset}/{m}"]["fd_evaluator"]["mean"] for m in config.models
+    models = list(config.models)
+    merged_from = None
+    if args.merge:
+        result, models, merged_from = merge(result, models, args, shortened)
+    fd = {m: result["runs"][f"{dataset}/{m}"]["fd_evaluator"]["mean"] for m in models
           if "fd_evaluator" in result["runs"].get(f"{dataset}/{m}", {})}
-    return {**result, "seeds": args.seeds, "n_samples": config.n_samples, "n_train": config.data.n_train,
+    return {**result, "merged_from": merged_from, "seeds": args.seeds, "n_samples": config.n_samples, "n_train": config.data.n_train,
             "budget_minutes_per_run": args.budget_min_run, "shortened_epochs": shortened, "quick": args.quick,
             "other_load_cores": load, "ranking_by_fd_evaluator": sorted(fd, key=fd.get),
             "published_cifar10_inception_fid_not_compared": PUBLISHED_CIFAR10_FID}
+
+
+def merge(result: dict, models: list[str], args: argparse.Namespace,
+          shortened: dict | None) -> tuple[dict, list[str], dict]:
+    """Keeps the rows of ``args.merge``'s table for the models not run now (the oracle
+    too, if not run now), after checking that table was measured with the same settings:
+    a table of two runs must differ only in which run measured which rows."""
+    earlier = json.loads(Path(args.merge).read_text())
+    for key, now in (("n_samples", args.n_samples), ("n_train", args.n_train),
+                     ("budget_minutes_per_run", args.budget_min_run), ("seeds", args.seeds),
+                     ("quick", args.quick)):
+        if earlier.get(key) != now:
+            raise SystemExit(f"--merge: {args.merge} has {key}={earlier.get(key)!r}, this run {now!r}; "
+                             "merge only tables measured with the same settings")
+    for model in models:
+        if shortened and earlier.get("shortened_epochs", {}).get(model) != shortened[model]:
+            raise SystemExit(f"--merge: {args.merge} trained {model} for another number of epochs")
+    kept = [m for m in earlier["settings"] if m not in models]
+    runs = dict(result["runs"])
+    for key, row in earlier["runs"].items():
+        if key.split("/", 1)[1] in kept or key not in runs:
+            runs[key] = row
+    order = [m for m in load_preset("fashion-modern")["models"] if m in kept or m in models]
+    settings = {m: earlier["settings"].get(m) or result["settings"][m] for m in kept}
+    settings.update(result["settings"])
+    settings = {m: settings[m] for m in order}
+    # The real-data row of the earlier table: its runs were scored by its evaluator, which
+    # a machine whose cache was emptied trains again (not bit for bit on several threads).
+    earlier_oracle = {key: row for key, row in earlier["runs"].items() if key.endswith("/oracle")}
+    merged_from = {"file": args.merge, "command": earlier.get("command"), "rows_kept": kept,
+                   "how_measured": earlier.get("how_measured"), "its_oracle_rows": earlier_oracle}
+    return {**result, "runs": runs, "settings": settings}, order, merged_from
 
 
 def main() -> int:
@@ -195,6 +238,10 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="a few epochs everywhere: checks the script only")
     parser.add_argument("--tabulate", action="store_true",
                         help="fashion: tabulate the runs done in --keep (with the same settings) without training")
+    parser.add_argument("--models", type=lambda v: v.split(","), default=None,
+                        help="fashion: run only these models (comma-separated)")
+    parser.add_argument("--merge", default=None,
+                        help="fashion: keep this earlier table's rows of the models not run now (same settings)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     torch.set_flush_denormal(True)

@@ -162,7 +162,7 @@ def run_study(config: StudyConfig, root: Path, runtime: Runtime | None = None,
             score_oracle(config, dataset, root, runtime)
         score_external(config, root, runtime)
         jobs = plan(config, root, say=lambda text: tqdm.write(text, file=sys.stderr), retry_failed=not runtime.resume)
-        if not runtime.resume:  # the one place --no-resume acts: a cluster's retries then resume the new start
+        if not runtime.resume:  # the one place checkpoints go: a cluster's retries then resume the new start
             for job in jobs:
                 for ckpt in study.checkpoints_holding(job.runs[0].dataset, job.runs[0].model, job.seeds):
                     ckpt.unlink(missing_ok=True)

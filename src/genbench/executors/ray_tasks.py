@@ -155,4 +155,4 @@ def _import_error_in(exc: BaseException) -> BaseException:
 def _first_sentence(exc: BaseException) -> str:
     """``Type: first sentence`` of an error whose text may run to many lines (Ray's list sys.path)."""
     text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text.split('. ')[0].split(': [')[0].rstrip('.:')}"
+    return f"{type(exc).__name__}: {text.split('. ')[0].rstrip('.:')}"
