@@ -158,7 +158,8 @@ def fashion(args: argparse.Namespace) -> dict:
     if args.models:
         unknown = sorted(set(args.models) - set(raw["models"]))
         if unknown:
-            raise SystemExit(f"--models: {', '.join(unknown)} not in fashion-modern (it has {', '.join(raw['models'])})")
+            raise SystemExit(f"--models: {', '.join(unknown)} not in fashion-modern "
+                             f"(it has {', '.join(raw['models'])})")
         raw["models"] = {name: entry for name, entry in raw["models"].items() if name in args.models}
     shortened = None
     if args.budget_min_run is not None:  # a shorter equal budget, from the calibrated throughputs
@@ -181,22 +182,23 @@ def fashion(args: argparse.Namespace) -> dict:
     models = list(config.models)
     merged_from = None
     if args.merge:
-        result, models, merged_from = merge(result, models, args, shortened)
+        result, models, merged_from = merge(result, models, config, args, shortened)
     fd = {m: result["runs"][f"{dataset}/{m}"]["fd_evaluator"]["mean"] for m in models
           if "fd_evaluator" in result["runs"].get(f"{dataset}/{m}", {})}
-    return {**result, "merged_from": merged_from, "seeds": args.seeds, "n_samples": config.n_samples, "n_train": config.data.n_train,
-            "budget_minutes_per_run": args.budget_min_run, "shortened_epochs": shortened, "quick": args.quick,
+    return {**result, "merged_from": merged_from, "seeds": args.seeds, "n_samples": config.n_samples,
+            "n_train": config.data.n_train, "budget_minutes_per_run": args.budget_min_run,
+            "shortened_epochs": shortened, "quick": args.quick,
             "other_load_cores": load, "ranking_by_fd_evaluator": sorted(fd, key=fd.get),
             "published_cifar10_inception_fid_not_compared": PUBLISHED_CIFAR10_FID}
 
 
-def merge(result: dict, models: list[str], args: argparse.Namespace,
+def merge(result: dict, models: list[str], config, args: argparse.Namespace,
           shortened: dict | None) -> tuple[dict, list[str], dict]:
     """Keeps the rows of ``args.merge``'s table for the models not run now (the oracle
     too, if not run now), after checking that table was measured with the same settings:
     a table of two runs must differ only in which run measured which rows."""
     earlier = json.loads(Path(args.merge).read_text())
-    for key, now in (("n_samples", args.n_samples), ("n_train", args.n_train),
+    for key, now in (("n_samples", config.n_samples), ("n_train", config.data.n_train),
                      ("budget_minutes_per_run", args.budget_min_run), ("seeds", args.seeds),
                      ("quick", args.quick)):
         if earlier.get(key) != now:
@@ -215,7 +217,8 @@ def merge(result: dict, models: list[str], args: argparse.Namespace,
     settings.update(result["settings"])
     settings = {m: settings[m] for m in order}
     # The real-data row of the earlier table: its runs were scored by its evaluator, which
-    # a machine whose cache was emptied trains again (not bit for bit on several threads).
+    # another CPU (or a machine whose cache was emptied) trains again, to the same weights
+    # only on the same CPU.
     earlier_oracle = {key: row for key, row in earlier["runs"].items() if key.endswith("/oracle")}
     merged_from = {"file": args.merge, "command": earlier.get("command"), "rows_kept": kept,
                    "how_measured": earlier.get("how_measured"), "its_oracle_rows": earlier_oracle}
