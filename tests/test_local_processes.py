@@ -87,6 +87,13 @@ def test_a_study_in_two_worker_processes_ends_as_one_in_this_process(tiny_study,
     assert sum(e[1] for e in seen if e[0] == "advance") == 2 * 2 * 3  # groups x seeds x epochs, from the workers
 
 
+def _children(pid: int) -> list[int]:
+    """The processes ``pid`` started (its workers, multiprocessing's helpers), from /proc."""
+    from pathlib import Path
+
+    return [int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
+
+
 @pytest.mark.slow
 def test_ctrl_c_stops_every_worker_at_its_epochs_end_and_the_same_command_resumes(tmp_path):
     """SIGINT to the study's process (as a terminal's Ctrl-C, which reaches only it: the
@@ -114,7 +121,12 @@ def test_ctrl_c_stops_every_worker_at_its_epochs_end_and_the_same_command_resume
     while not (tmp_path / "out" / "study.yaml").exists():
         assert proc.poll() is None and time.monotonic() < deadline, "the study never started"
         time.sleep(0.1)
-    time.sleep(1)  # workers starting: they take the signal at their first epoch's end
+    # Ctrl-C once both workers exist (a SIGINT while multiprocessing spawns them is another
+    # case), and before they finish: they take it at their current epoch's end.
+    while len(_children(proc.pid)) < 2:
+        assert proc.poll() is None and time.monotonic() < deadline, "the workers never started"
+        time.sleep(0.05)
+    time.sleep(1)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
