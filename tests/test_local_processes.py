@@ -87,6 +87,13 @@ def test_a_study_in_two_worker_processes_ends_as_one_in_this_process(tiny_study,
     assert sum(e[1] for e in seen if e[0] == "advance") == 2 * 2 * 3  # groups x seeds x epochs, from the workers
 
 
+def _default_sigint() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def _children(pid: int) -> list[int]:
     """The processes ``pid`` started (its workers, multiprocessing's helpers), from /proc."""
     from pathlib import Path
@@ -116,7 +123,9 @@ def test_ctrl_c_stops_every_worker_at_its_epochs_end_and_the_same_command_resume
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(study))
     cmd = [sys.executable, "-m", "genbench", "run", str(path), "--quiet", "--out", str(tmp_path / "out")]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    # As a terminal starts it: SIGINT at its default, whatever earlier tests left in this
+    # process (an ignored or blocked SIGINT is inherited, and the study would never see it).
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
     deadline = time.monotonic() + 180
     while not (tmp_path / "out" / "study.yaml").exists():
         assert proc.poll() is None and time.monotonic() < deadline, "the study never started"
