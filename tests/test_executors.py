@@ -1,6 +1,7 @@
 """Cluster executors against the local one: a study on a two-node Ray cluster and as a
 submitit job array gives the local study's numbers bit for bit, also when a node is
 removed mid-study, a task's process kills itself, or a job is preempted."""
+import contextlib
 import json
 import os
 import re
@@ -312,6 +313,30 @@ def test_cluster_flags_of_another_executor_and_bad_values_are_refused(capsys, tm
 
 
 # -- the sentinel: a node that cannot see the output folder ----------------------------------
+@contextlib.contextmanager
+def _third_node(ray_cluster, argv: list[str], env: dict | None = None):
+    """A Ray node of its own process (``argv`` starts ``ray_node.py``) joined to the
+    session's cluster while the block runs, and gone from it afterwards."""
+    import ray
+
+    node = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        ray.init(address=ray_cluster.address)
+        try:
+            wait_for(lambda: sum(n["Alive"] for n in ray.nodes()) == 3, 60, "the third node")
+        finally:
+            ray.shutdown()
+        yield
+    finally:
+        node.terminate()  # the node stops its processes and leaves the cluster
+        node.wait(timeout=60)
+        ray.init(address=ray_cluster.address)
+        try:
+            wait_for(lambda: sum(n["Alive"] for n in ray.nodes()) == 2, 120, "the third node to leave")
+        finally:
+            ray.shutdown()
+
+
 def _can_unshare() -> bool:
     return subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode == 0
 
@@ -322,34 +347,17 @@ def test_ray_node_that_cannot_see_the_output_folder_stops_the_study(ray_cluster,
     folder: it is a node with a local folder at the output folder's path."""
     if not _can_unshare():
         pytest.skip("needs `unshare -m` (root, mount namespaces) to start a node with its own view of the filesystem")
-    import ray
-
     hidden = tmp_path / "shared"
     hidden.mkdir()
-    node = subprocess.Popen(
-        ["unshare", "-m", "--propagation", "private", "sh", "-c",
-         f"mount -t tmpfs none {hidden} && exec {sys.executable} {ROOT / 'ray_node.py'} {ray_cluster.address}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        ray.init(address=ray_cluster.address)
-        try:
-            wait_for(lambda: sum(n["Alive"] for n in ray.nodes()) == 3, 60, "the third node")
-        finally:
-            ray.shutdown()
+    argv = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+            f"mount -t tmpfs none {hidden} && exec {sys.executable} {ROOT / 'ray_node.py'} {ray_cluster.address}"]
+    with _third_node(ray_cluster, argv):
         with pytest.raises(GenbenchError, match=rf"cannot see the output folder {hidden / 'grid'} \(its sentinel file "
                                                 rf"is unreadable: No such file or directory\): put --out on a "
                                                 rf"filesystem every node mounts"):
             genbench.run_study(STUDY, hidden / "grid", executor="ray",
                                executor_options={"address": ray_cluster.address}, runtime=QUIET)
         assert not list((hidden / "grid").glob("moons/mlp-*/seed*")) and not progress(hidden / "grid")  # no task ran
-    finally:
-        node.terminate()  # the node stops its processes and leaves the cluster
-        node.wait(timeout=60)
-        ray.init(address=ray_cluster.address)
-        try:
-            wait_for(lambda: sum(n["Alive"] for n in ray.nodes()) == 2, 120, "the hidden node to leave")
-        finally:
-            ray.shutdown()
 
 
 @pytest.mark.slow
@@ -357,20 +365,11 @@ def test_ray_node_without_genbench_stops_the_study_in_one_line(ray_cluster, tmp_
     """A node whose Python cannot import genbench (here a stub package first on its
     PYTHONPATH that fails as a missing one does): the study stops before any task, naming
     the node and what to install, not with the probe's traceback."""
-    import ray
-
     stub = tmp_path / "stub" / "genbench"
     stub.mkdir(parents=True)
     (stub / "__init__.py").write_text('raise ModuleNotFoundError("No module named \'genbench\'", name="genbench")\n')
     env = {**os.environ, "PYTHONPATH": str(stub.parent)}
-    node = subprocess.Popen([sys.executable, str(ROOT / "ray_node.py"), ray_cluster.address], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        ray.init(address=ray_cluster.address)
-        try:
-            wait_for(lambda: sum(n["Alive"] for n in ray.nodes()) == 3, 60, "the third node")
-        finally:
-            ray.shutdown()
+    with _third_node(ray_cluster, [sys.executable, str(ROOT / "ray_node.py"), ray_cluster.address], env):
         with pytest.raises(GenbenchError) as stopped:
             genbench.run_study(STUDY, tmp_path / "grid", executor="ray",
                                executor_options={"address": ray_cluster.address}, runtime=QUIET)
@@ -379,14 +378,6 @@ def test_ray_node_without_genbench_stops_the_study_in_one_line(ray_cluster, tmp_
                             r"install genbench and its dependencies, as on this machine, on every node",
                             str(stopped.value)), str(stopped.value)
         assert not list((tmp_path / "grid").glob("moons/mlp-*/seed*")) and not progress(tmp_path / "grid")
-    finally:
-        node.terminate()
-        node.wait(timeout=60)
-        ray.init(address=ray_cluster.address)
-        try:
-            wait_for(lambda: sum(n["Alive"] for n in ray.nodes()) == 2, 120, "the stub node to leave")
-        finally:
-            ray.shutdown()
 
 
 def test_slurm_stops_an_array_with_one_scancel(tmp_path, monkeypatch):
