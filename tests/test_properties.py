@@ -7,7 +7,7 @@ import struct
 import numpy as np
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from genbench.config import apply_overrides, parse_sets, resolve, set_all_epochs, study_source
@@ -115,6 +115,8 @@ ASSIGNMENTS = st.text(max_size=20) | st.builds(lambda k, v: f"{k}={v}", st.sampl
 
 @FAST
 @given(st.lists(ASSIGNMENTS, max_size=4), st.integers(1, 5))
+@example(["\n=\t"], 1)  # a key holding a newline once put the newline into the message
+@example(["a\nb=2", "a\nb.c=1"], 1)
 def test_random_set_assignments_and_epochs(assignments, epochs):
     try:
         resolve(apply_overrides(set_all_epochs(VALID, epochs), parse_sets(assignments)))

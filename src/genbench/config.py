@@ -217,6 +217,12 @@ def _absolute_sources(entry: Any, base: Path) -> Any:
     return entry
 
 
+def _shown_key(key: str) -> str:
+    """A key as an error message shows it: as typed, or quoted when it holds a newline or
+    another unprintable character (the message stays one line)."""
+    return key if key.isprintable() else repr(key)
+
+
 def parse_sets(assignments: list[str]) -> dict[str, Any]:
     """``--set key.sub=value`` assignments as a {dotted key: value} mapping; values are
     parsed as YAML (``3``, ``1e-3``, ``[0.5, 0.9]``, ``cosine``)."""
@@ -228,7 +234,7 @@ def parse_sets(assignments: list[str]) -> dict[str, Any]:
         try:
             out[key] = yaml.safe_load(text)
         except yaml.YAMLError:
-            raise GenbenchError(f"--set {key}: cannot parse value {text!r}") from None
+            raise GenbenchError(f"--set {_shown_key(key)}: cannot parse value {text!r}") from None
     return out
 
 
@@ -246,7 +252,7 @@ def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str,
             if child is None:
                 child = node[part] = {}
             if not isinstance(child, dict):
-                raise GenbenchError(f"--set {key}: {part!r} holds a value, not a section")
+                raise GenbenchError(f"--set {_shown_key(key)}: {part!r} holds a value, not a section")
             node = child
         node[parts[-1]] = value
     return out
