@@ -24,7 +24,7 @@ STUDY = {  # one dataset x two models x two stacked seeds: two groups, seconds e
     "data": {"protocol": "genbench", "n_train": 300, "n_holdout": 100, "n_test": 300, "data_seed": 3},
     "models": {"mlp-vae": {"params": {"hidden": 32, "n_res": 1}, "train": {"epochs": 4, "batch_size": 100}},
                "mlp-gan": {"params": {}, "train": {"epochs": 4, "batch_size": 100}}},
-    "metrics": ["mmd2"], "n_samples": 300, "checkpoint_every": 1,
+    "metrics": ["mmd2"], "n_samples": 300, "checkpoint_every": 1, "checkpoint_seconds": 0,
 }
 TIMINGS = (",train_seconds,", ",samples_per_second,")
 QUIET = genbench.make_runtime(device="cpu", quiet=True)

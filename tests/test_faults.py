@@ -16,7 +16,7 @@ KILL_STUDY = {  # two datasets x two models x two stacked seeds, ~10 s uninterru
     "data": {"protocol": "genbench", "n_train": 1000, "n_holdout": 200, "n_test": 500, "data_seed": 3},
     "models": {"mlp-vae": {"params": {"hidden": 64, "n_res": 1}, "train": {"epochs": 40, "batch_size": 100}},
                "mlp-gan": {"params": {}, "train": {"epochs": 40, "batch_size": 100}}},
-    "metrics": ["mmd2", "kde_ll_test"], "n_samples": 500, "checkpoint_every": 1,
+    "metrics": ["mmd2", "kde_ll_test"], "n_samples": 500, "checkpoint_every": 1, "checkpoint_seconds": 0,
 }
 TIMINGS = (",train_seconds,", ",samples_per_second,")
 

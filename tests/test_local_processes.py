@@ -160,7 +160,7 @@ def test_a_worker_killed_from_outside_is_one_line_and_the_same_command_resumes(t
     from pathlib import Path
 
     def study(marker: Path) -> dict:
-        return {**tiny_study, "name": "oom", "seeds": 1, "checkpoint_every": 1,
+        return {**tiny_study, "name": "oom", "seeds": 1, "checkpoint_every": 1, "checkpoint_seconds": 0,
                 "plugins": [str(Path(__file__).parent / "plugins" / "kill_once.py")],
                 "models": {"kill-once-vae": {"params": {"marker": str(marker)},
                                              "train": {"epochs": 4, "batch_size": 100}}}}

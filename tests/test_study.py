@@ -143,7 +143,7 @@ def test_image_study_writes_grids_over_epochs_checkpoints_and_report(tmp_path):
 
 
 def test_a_crashed_image_study_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
-    config = resolve(_image_study())
+    config = resolve({**_image_study(), "checkpoint_seconds": 0})  # a checkpoint every epoch
     run_study(config, tmp_path / "straight", QUIET)
     original = Trainer.run_epoch
     epochs_started = []
@@ -376,7 +376,7 @@ def test_a_study_stopped_after_a_seed_diverged_resumes_its_group_without_that_se
 
     from genbench.errors import TrainingDiverged
 
-    tiny_study.update(datasets={"moons": {}}, checkpoint_every=1)
+    tiny_study.update(datasets={"moons": {}}, checkpoint_every=1, checkpoint_seconds=0)
     tiny_study["models"] = {"mlp-vae": tiny_study["models"]["mlp-vae"]}
     config = resolve(tiny_study)
     check_finite, run_epoch = Trainer.check_finite, Trainer.run_epoch
@@ -430,3 +430,24 @@ def test_report_fills_in_as_groups_finish_and_ends_as_a_rebuild(tiny_study, tmp_
     final = {name: (root / name).read_bytes() for name in ("report.md", "report.html", "summary.csv")}
     build_report(root)
     assert {name: (root / name).read_bytes() for name in final} == final
+
+
+@pytest.mark.parametrize(("every", "seconds", "saved_after"), [(1, 0, [1, 2, 3, 4, 5]), (2, 0, [2, 4, 5]),
+                                                               (1, 3600, [5])])
+def test_checkpoints_are_saved_every_k_epochs_but_at_most_once_per_checkpoint_seconds(
+        tiny_study, tmp_path, monkeypatch, every, seconds, saved_after):
+    """The last epoch always saves; a long checkpoint_seconds leaves only that one."""
+    import genbench.runner
+
+    tiny_study.update(datasets={"moons": {}}, seeds=1, checkpoint_every=every, checkpoint_seconds=seconds)
+    tiny_study["models"] = {"mlp-gan": tiny_study["models"]["mlp-gan"]}
+    tiny_study["models"]["mlp-gan"]["train"]["epochs"] = 5
+    save_torch, saved = genbench.runner.save_torch, []
+
+    def recording(path, obj):
+        saved.append(obj["trainer"]["epoch"])
+        save_torch(path, obj)
+
+    monkeypatch.setattr(genbench.runner, "save_torch", recording)
+    run_study(resolve(tiny_study), tmp_path / "s", QUIET)
+    assert saved == saved_after

@@ -102,6 +102,8 @@ class StudyConfig(_Strict):
     n_samples: PositiveInt = Field(2000, description="generated samples scored per run")
     sample_every: int = Field(0, ge=0, description="image runs: save sample grids every k epochs (0: only at the end)")
     checkpoint_every: int = Field(1, ge=0, description="save a resumable checkpoint every k epochs (0: only at the end)")
+    checkpoint_seconds: float = Field(30.0, ge=0, description="but at most once per this many seconds (0: every "
+                                      "checkpoint_every epochs); the last epoch and a stop always save")
     # metric -> dataset -> model -> the study's published number.
     published: dict[str, dict[str, dict[str, float]]] = {}
     published_source: str = Field("", description="where the published numbers come from and how they were measured")

@@ -50,6 +50,7 @@ class GroupJob(BaseModel):
     analysis: bool
     sample_every: int
     checkpoint_every: int
+    checkpoint_seconds: float
 
     @property
     def seeds(self) -> list[int]:
@@ -82,7 +83,7 @@ class Progress:
 
 class StopAtEpochEnd:
     """Ctrl-C while training: finish the current epoch, save a checkpoint, then stop
-    (a second Ctrl-C stops at once, losing only the current epoch)."""
+    (a second Ctrl-C stops at once, losing the training since the last checkpoint)."""
 
     def __init__(self) -> None:
         self.requested = False
@@ -162,6 +163,10 @@ def _run_group(job: GroupJob, runtime: Runtime, progress: Progress) -> list[int]
         seconds = saved["seconds"]
         progress.resumed(trainer.epoch, len(seeds))
     logs = RunLoggers([r.path for r in runs], trainer.epoch) if runtime.tensorboard and writer else None
+    # A checkpoint of a small model's group is megabytes (weights, Adam's moments, the
+    # history so far) and an epoch can take a tenth of a second: saving each one would
+    # cost more than the training, hence at most one per checkpoint_seconds.
+    saved_at = time.perf_counter()
     try:
         with StopAtEpochEnd() as stop:
             while trainer.epoch < settings.epochs:
@@ -176,8 +181,11 @@ def _run_group(job: GroupJob, runtime: Runtime, progress: Progress) -> list[int]
                     shots = _save_snapshots(trainer, runs, value_range)
                     if logs:
                         logs.images(shots, epoch, value_range)
-                if writer and (last or stop.requested or (job.checkpoint_every and epoch % job.checkpoint_every == 0)):
+                due = (job.checkpoint_every and epoch % job.checkpoint_every == 0
+                       and time.perf_counter() - saved_at >= job.checkpoint_seconds)
+                if writer and (last or stop.requested or due):
                     save_torch(ckpt, {"configs": configs, "seconds": seconds, "trainer": trainer.state_dict()})
+                    saved_at = time.perf_counter()
                 if stop.requested and not last:
                     raise KeyboardInterrupt(f"stopped after epoch {epoch} of {job.name}, checkpoint saved")
     except TrainingDiverged as exc:

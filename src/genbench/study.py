@@ -63,7 +63,8 @@ def plan(config: StudyConfig, root: Path, say=print, retry_failed: bool = False)
             groups = [stacked] if can_stack(build_run_model(runs[0])) else [[c] for c in runs if c.seed in pending]
             jobs += [GroupJob(root=str(root), runs=group, pending=[c.seed for c in group if c.seed in pending],
                               features=config.features, analysis=config.analysis, sample_every=config.sample_every,
-                              checkpoint_every=config.checkpoint_every) for group in groups]
+                              checkpoint_every=config.checkpoint_every,
+                              checkpoint_seconds=config.checkpoint_seconds) for group in groups]
     return jobs
 
 

@@ -96,7 +96,7 @@ def test_two_ranks_train_the_weights_one_process_trains_and_only_rank_0_writes(m
 
 @pytest.mark.slow
 def test_killed_two_rank_run_resumes_on_every_rank_from_the_checkpoint(tmp_path):
-    args = settings("mlp-vae", 20)
+    args = [*settings("mlp-vae", 20), "--set", "checkpoint_seconds=0"]  # a checkpoint every epoch
     finish(torchrun(tmp_path / "straight", tmp_path / "audit-straight", args))
     out = tmp_path / "killed"
     proc = torchrun(out, tmp_path / "audit-killed", args)

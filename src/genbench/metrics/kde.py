@@ -20,6 +20,9 @@ def kde_log_likelihood(fit_points: np.ndarray, eval_points: np.ndarray) -> float
     chol = np.linalg.cholesky(kde.covariance)
     white_fit = torch.from_numpy(np.linalg.solve(chol, fit.T).T.copy())
     white_eval = torch.from_numpy(np.linalg.solve(chol, np.asarray(eval_points, dtype=np.float64).T).T.copy())
-    sq = torch.cdist(white_eval, white_fit).pow_(2).mul_(-0.5)
+    # Distances from coordinate differences, not the matrix-product expansion: exact, and
+    # free of the BLAS GEMM whose rounding can change with memory alignment and threads
+    # (a score must not change when a killed study recomputes it in another process).
+    sq = torch.cdist(white_eval, white_fit, compute_mode="donot_use_mm_for_euclid_dist").pow_(2).mul_(-0.5)
     log_norm = np.log(len(fit)) + np.log(np.diag(chol)).sum() + 0.5 * fit.shape[1] * np.log(2 * np.pi)
     return float(torch.logsumexp(sq, dim=1).mean()) - float(log_norm)
