@@ -91,3 +91,57 @@ def test_a_discriminator_with_batch_statistics_scores_real_and_fake_apart():
     images = np.zeros((8, 1, 28, 28), np.uint8)
     trainer = make_trainer(models, images, images, TrainSettings(epochs=1, batch_size=4), [0])
     assert not trainer.joint_d  # BatchNorm: a joint pass would mix real and fake batch statistics
+
+
+def _adam_run(make, steps=30, reload_at=None):
+    """Weights and Adam state after ``steps`` cosine-scheduled steps on a small stacked-looking
+    problem; at ``reload_at`` the optimiser is rebuilt from its state dict (a resume)."""
+    torch.manual_seed(0)
+    params = [torch.randn(3, 5, 7, requires_grad=True), torch.randn(3, 1, 7, requires_grad=True)]
+    target = torch.randn(3, 4, 7)
+    opt = make(params)
+    schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + np.cos(np.pi * s / steps)))
+    x = torch.randn(3, 4, 5)
+    for step in range(steps):
+        if step == reload_at:
+            state = opt.state_dict()
+            opt = make(params)
+            opt.load_state_dict(state)
+            schedule.optimizer = opt
+        opt.zero_grad(set_to_none=True)
+        ((torch.baddbmm(params[1], x, params[0]) - target) ** 2).sum().backward()
+        opt.step()
+        schedule.step()
+    return [p.detach().clone() for p in params], opt.state_dict()
+
+
+@pytest.mark.parametrize("reload_at", [None, 1, 17])
+def test_lean_adam_steps_are_bit_identical_to_fused_adam(reload_at):
+    from genbench.train.adam import LeanAdam
+
+    reference, ref_state = _adam_run(lambda p: torch.optim.Adam(p, lr=1e-2, betas=(0.5, 0.9), fused=True), reload_at=reload_at)
+    lean, lean_state = _adam_run(lambda p: LeanAdam(p, lr=1e-2, betas=(0.5, 0.9)), reload_at=reload_at)
+    for a, b in zip(reference, lean):
+        assert torch.equal(a, b)
+    for i in ref_state["state"]:
+        for key in ("step", "exp_avg", "exp_avg_sq"):
+            assert torch.equal(ref_state["state"][i][key], lean_state["state"][i][key]), key
+
+
+def test_lean_adam_runs_step_hooks_once_and_falls_back_for_a_parameter_without_gradient():
+    from genbench.train.adam import LeanAdam
+
+    used, unused = torch.zeros(4, requires_grad=True), torch.zeros(4, requires_grad=True)
+    opt, twin = LeanAdam([used, unused], lr=0.1, betas=(0.9, 0.999)), None
+    calls = []
+    opt.register_step_pre_hook(lambda *args: calls.append("pre"))
+    opt.register_step_post_hook(lambda *args: calls.append("post"))
+    twin_used = torch.zeros(4, requires_grad=True)
+    twin = torch.optim.Adam([twin_used, torch.zeros(4, requires_grad=True)], lr=0.1, fused=True)
+    for _ in range(3):
+        for o, p in ((opt, used), (twin, twin_used)):
+            o.zero_grad(set_to_none=True)
+            (p * torch.arange(4.0)).sum().backward()
+            o.step()
+    assert calls == ["pre", "post"] * 3
+    assert torch.equal(used, twin_used) and torch.equal(unused, torch.zeros(4))

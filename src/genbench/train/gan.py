@@ -11,15 +11,15 @@ from genbench.train.stacked import Stacked, can_stack
 
 
 def d_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
-    """-log D(x) - log(1 - D(G(z))), each averaged over the batch; per seed."""
-    real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits), reduction="none")
-    fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits), reduction="none")
-    return real.mean(dim=1) + fake.mean(dim=1)
+    """-log D(x) - log(1 - D(G(z))), each averaged over the batch; per seed. With D = sigmoid
+    of the logit l: -log sigmoid(l) = softplus(-l) and -log(1 - sigmoid(l)) = softplus(l),
+    binary cross-entropy against targets 1 and 0 in one kernel each."""
+    return F.softplus(-real_logits).mean(dim=1) + F.softplus(fake_logits).mean(dim=1)
 
 
 def g_loss(fake_logits: Tensor) -> Tensor:
-    """Non-saturating generator loss -log D(G(z)); per seed."""
-    return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits), reduction="none").mean(dim=1)
+    """Non-saturating generator loss -log D(G(z)) = softplus(-l); per seed."""
+    return F.softplus(-fake_logits).mean(dim=1)
 
 
 class GANTrainer(Trainer):

@@ -23,6 +23,7 @@ from genbench.config import TrainSettings
 from genbench.distributed import DataParallel, World
 from genbench.errors import GenbenchError, TrainingDiverged
 from genbench.hardware import resolve_precision
+from genbench.train.adam import LeanAdam
 from genbench.train.stacked import Stacked
 
 VALIDATION_CHUNK = 1000  # hold-out examples per forward pass when validating
@@ -97,7 +98,9 @@ class Tensors:
 
 
 def make_optimizer(params: list[Tensor], lr: float, betas: tuple[float, float], fused: bool) -> torch.optim.Adam:
-    return torch.optim.Adam(params, lr=lr, betas=betas, fused=fused)
+    """Adam; fused, with the lean step of :class:`~genbench.train.adam.LeanAdam`, unless
+    ``fused_adam: false``."""
+    return LeanAdam(params, lr=lr, betas=betas) if fused else torch.optim.Adam(params, lr=lr, betas=betas)
 
 
 def make_scheduler(opt: torch.optim.Optimizer, settings: TrainSettings, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
@@ -231,6 +234,8 @@ class Trainer:
     def check_finite(self, values: dict[str, Tensor], step: int) -> None:
         """Stop at the first NaN or infinite loss, naming it (one sync per step: cheap on
         the CPU, and on a GPU far cheaper than hours of NaN training)."""
+        if bool(torch.cat([v.detach().reshape(-1).float() for v in values.values()]).isfinite().all()):
+            return
         for name, value in values.items():
             value = value.detach()
             bad = ~torch.isfinite(value)
