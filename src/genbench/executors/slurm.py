@@ -4,9 +4,8 @@ calling the same :func:`~genbench.runner.run_group` as the local executor.
 The array task is a ``submitit.helpers.Checkpointable``: when Slurm preempts it or its
 time runs out, submitit catches the signal and requeues the same call, which resumes the
 group from its last checkpoint (losing at most checkpoint_seconds of training and the epoch
-in progress). The driver polls
-the jobs, keeps the progress bar from the tasks' progress files, and cancels the array
-on Ctrl-C. A driver killed outright leaves the array running; the same command submits a
+in progress). The driver polls the jobs, keeps the progress bar from the tasks' progress
+files, and cancels the array on Ctrl-C. A driver killed outright leaves the array running; the same command submits a
 new array whose tasks wait for the old ones' run locks and find their runs done.
 Submitit's job files and logs go to ``OUT/.genbench/slurm/``.
 """
