@@ -5,8 +5,9 @@ The array task is a ``submitit.helpers.Checkpointable``: when Slurm preempts it 
 time runs out, submitit catches the signal and requeues the same call, which resumes the
 group from its last checkpoint (losing at most checkpoint_seconds of training and the epoch
 in progress). The driver polls the jobs, keeps the progress bar from the tasks' progress
-files, and cancels the array on Ctrl-C. A driver killed outright leaves the array running; the same command submits a
-new array whose tasks wait for the old ones' run locks and find their runs done.
+files, and cancels the array on Ctrl-C. A driver killed outright leaves the array
+running; the same command submits a new array whose tasks wait for the old ones' run
+locks and find their runs done.
 Submitit's job files and logs go to ``OUT/.genbench/slurm/``.
 """
 from __future__ import annotations
