@@ -131,13 +131,12 @@ def test_lean_adam_steps_are_bit_identical_to_fused_adam(reload_at):
 def test_lean_adam_runs_step_hooks_once_and_falls_back_for_a_parameter_without_gradient():
     from genbench.train.adam import LeanAdam
 
-    used, unused = torch.zeros(4, requires_grad=True), torch.zeros(4, requires_grad=True)
-    opt, twin = LeanAdam([used, unused], lr=0.1, betas=(0.9, 0.999)), None
+    used, unused, twin_used = (torch.zeros(4, requires_grad=True) for _ in range(3))
+    opt = LeanAdam([used, unused], lr=0.1, betas=(0.9, 0.999))
+    twin = torch.optim.Adam([twin_used, torch.zeros(4, requires_grad=True)], lr=0.1, fused=True)
     calls = []
     opt.register_step_pre_hook(lambda *args: calls.append("pre"))
     opt.register_step_post_hook(lambda *args: calls.append("post"))
-    twin_used = torch.zeros(4, requires_grad=True)
-    twin = torch.optim.Adam([twin_used, torch.zeros(4, requires_grad=True)], lr=0.1, fused=True)
     for _ in range(3):
         for o, p in ((opt, used), (twin, twin_used)):
             o.zero_grad(set_to_none=True)
