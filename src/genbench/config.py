@@ -147,11 +147,16 @@ def validate_as(cls: type[BaseModel], raw: Any, where: str = "") -> Any:
         raise GenbenchError(_one_line(exc, where)) from None
 
 
+def _shown_key(key: str) -> str:
+    """A key as an error message shows it: as typed, or quoted when it holds a newline or
+    another unprintable character (the message stays one line)."""
+    return key if key.isprintable() else repr(key)
+
+
 def _one_line(exc: ValidationError, where: str) -> str:
     parts = []
     for err in exc.errors():
-        key = ".".join(str(p) for p in (where, *err["loc"]) if p != "")
-        key = key if key.isprintable() else repr(key)  # a key with a newline must not break the line
+        key = _shown_key(".".join(str(p) for p in (where, *err["loc"]) if p != ""))
         if err["type"] == "extra_forbidden":
             parts.append(f"unknown key {key!r}")
         elif err["type"] == "missing":
@@ -217,12 +222,6 @@ def _absolute_sources(entry: Any, base: Path) -> Any:
     if isinstance(entry, dict) and "sources" in entry:
         return {**entry, "sources": _absolute_sources(entry["sources"], base)}
     return entry
-
-
-def _shown_key(key: str) -> str:
-    """A key as an error message shows it: as typed, or quoted when it holds a newline or
-    another unprintable character (the message stays one line)."""
-    return key if key.isprintable() else repr(key)
 
 
 def parse_sets(assignments: list[str]) -> dict[str, Any]:
