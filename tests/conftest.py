@@ -1,11 +1,21 @@
 import copy
+import os
 
 import pytest
 import torch
+from hypothesis import settings
 
 from genbench.config import load_preset
 
 torch.set_flush_denormal(True)
+
+# Property tests draw the same examples on every run ("repeatable", the default), so a
+# test run, CI's included, passes or fails on the code alone and never on a new random
+# draw. HYPOTHESIS_PROFILE=explore draws fresh random examples on each run, to hunt for
+# new failures (hypothesis prints the failing example, to pin with @example).
+settings.register_profile("repeatable", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
 @pytest.fixture
@@ -23,8 +33,6 @@ def tiny_study() -> dict:
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache(tmp_path_factory):
     """Evaluators trained by tests go to a temporary cache, not the user's."""
-    import os
-
     os.environ["GENBENCH_CACHE"] = str(tmp_path_factory.mktemp("cache"))
 
 
@@ -33,8 +41,6 @@ def ray_cluster():
     """One local Ray cluster of two nodes (1 CPU and an 80 MB object store each, Ray's
     minimum being 75 MB) for the whole test session, on the loopback address only. Tests
     that add nodes remove them again."""
-    import os
-
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # Ray then binds 127.0.0.1, not the LAN address
     ray = pytest.importorskip("ray", reason="ray is not installed: pip install 'genbench[ray]'")
     from ray.cluster_utils import Cluster
