@@ -144,3 +144,25 @@ def test_lean_adam_runs_step_hooks_once_and_falls_back_for_a_parameter_without_g
             o.step()
     assert calls == ["pre", "post"] * 3
     assert torch.equal(used, twin_used) and torch.equal(unused, torch.zeros(4))
+
+
+def test_lean_adam_with_parameters_of_two_dtypes_steps_as_fused_adam_and_builds_its_lists_once(monkeypatch):
+    from genbench.train.adam import LeanAdam
+
+    def run(make):
+        torch.manual_seed(0)
+        params = [torch.randn(6, requires_grad=True), torch.randn(6, dtype=torch.float64, requires_grad=True)]
+        opt = make(params)
+        for _ in range(5):
+            opt.zero_grad(set_to_none=True)
+            (params[0].pow(2).sum() + params[1].pow(3).sum()).backward()
+            opt.step()
+        return params
+
+    builds = []
+    build = LeanAdam._build
+    monkeypatch.setattr(LeanAdam, "_build", lambda self: builds.append(1) or build(self))
+    lean = run(lambda p: LeanAdam(p, lr=0.1, betas=(0.9, 0.999)))
+    reference = run(lambda p: torch.optim.Adam(p, lr=0.1, fused=True))
+    assert all(torch.equal(a, b) for a, b in zip(lean, reference))
+    assert len(builds) == 1  # found mixed once; the other four steps go straight to Adam.step

@@ -4,8 +4,9 @@ A toy2d step takes about 5 ms, and ``Adam.step`` spent about 130 us of it per op
 (a GAN has two) preparing the same lists of tensors before two calls to fused kernels.
 :class:`LeanAdam` keeps those lists and calls the kernel itself: the same kernel with the
 same arguments, so the weights are bit-identical to ``Adam(fused=True)``. It falls back to
-``Adam.step`` for anything but the plain case it was built for: one parameter group, every
-parameter with a gradient, no AMSGrad, no maximize, no differentiable or capturable mode.
+``Adam.step`` for anything but the plain case it was built for: one parameter group of one
+device and dtype, every parameter with a gradient, no AMSGrad, no maximize, no
+differentiable or capturable mode.
 State dicts are Adam's, so checkpoints load either way.
 """
 from __future__ import annotations
@@ -20,6 +21,9 @@ class LeanAdam(torch.optim.Adam):
     def __init__(self, params: list[Tensor], lr: float, betas: tuple[float, float]) -> None:
         super().__init__(params, lr=lr, betas=betas, fused=True)
         self._lists: tuple[list[Tensor], ...] | None = None  # moments and steps; None: rebuild
+        # Parameters of several devices or dtypes: the kernel takes one of each, so every step
+        # is Adam.step's (which groups them), without trying to build the lists again.
+        self._mixed = False
 
     def _plain(self) -> bool:
         if len(self.param_groups) != 1:
@@ -34,7 +38,8 @@ class LeanAdam(torch.optim.Adam):
         states = [self.state.get(p) for p in params]
         if any(s is None or "exp_avg" not in s for s in states):
             return None
-        if len({(p.device, p.dtype) for p in params}) > 1:  # the kernel takes one device and dtype
+        if len({(p.device, p.dtype) for p in params}) > 1:
+            self._mixed = True
             return None
         return [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states], [s["step"] for s in states]
 
@@ -42,7 +47,7 @@ class LeanAdam(torch.optim.Adam):
     def step(self, closure=None):  # noqa: ANN001, ANN201 - Optimizer.step's signature
         params = self.param_groups[0]["params"]
         grads = [p.grad for p in params]
-        if closure is not None or not self._plain() or any(g is None for g in grads):
+        if closure is not None or self._mixed or not self._plain() or any(g is None for g in grads):
             self._lists = None
             return _adam_step(self, closure)
         if self._lists is None:
