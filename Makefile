@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # constraints.txt pins torch to the CPU build; without it pip may pull CUDA packages.
 PIP := $(BIN)/pip install --quiet -c constraints.txt
 # Measured `make demo` time on a 2-core CPU (README, "Results: study 000"), .venv not counted.
-DEMO_MINUTES := 8-14
+DEMO_MINUTES := 8-17
 
 .PHONY: demo demo-intro test bench clean fashion-data browser
 
