@@ -42,7 +42,7 @@ from genbench.io import write_json
 from genbench.models import build_model
 from genbench.train import make_trainer
 from genbench.train.gan import d_loss, g_loss
-from genbench.train.loop import EpochMeter
+from genbench.train.loop import FINITE_CHECK_EVERY, EpochMeter
 from genbench.train.stacked import Stacked
 from genbench.train.vae import vae_loss
 
@@ -149,8 +149,8 @@ def toy2d_settings(model_name: str, **overrides):
 
 def trainer_stepper(model_name: str, seeds: int, **overrides):
     """genbench's own training step (toy2d settings: cosine LambdaLR, fused Adam, with
-    ``overrides``), as Trainer.run_epoch runs it: train_batch, check_finite (one sync),
-    EpochMeter.add."""
+    ``overrides``), as Trainer.run_epoch runs it: train_batch, EpochMeter.add, and
+    check_finite (one sync) every FINITE_CHECK_EVERY steps and at an epoch's end."""
     settings = toy2d_settings(model_name, **overrides)
     models = []
     for seed in range(seeds):
@@ -159,18 +159,22 @@ def trainer_stepper(model_name: str, seeds: int, **overrides):
     rng = np.random.default_rng(0)
     trainer = make_trainer(models, rng.normal(size=(2000, 2)).astype(np.float32),
                            rng.normal(size=(500, 2)).astype(np.float32), settings, list(range(seeds)), "cpu")
-    state = {"batches": iter(()), "step": 0, "meter": None}
+    state = {"batches": iter(()), "step": 0, "meter": None, "unchecked": []}
 
     def step() -> None:
         idx = next(state["batches"], None)
-        if idx is None:  # a new epoch: fresh permutations, fresh meter
+        if idx is None:  # a new epoch: the last one's values checked, fresh permutations, fresh meter
+            trainer.check_finite(state["unchecked"])
             state["batches"] = iter(trainer.streams.batches(len(trainer.train), settings.batch_size))
-            state["step"], state["meter"] = 0, EpochMeter(trainer.columns)
+            state["step"], state["meter"], state["unchecked"] = 0, EpochMeter(trainer.columns), []
             idx = next(state["batches"])
         state["step"] += 1
         values = trainer.train_batch(trainer.batch(idx))
-        trainer.check_finite(values, state["step"])
         state["meter"].add(idx.shape[1], **values)
+        state["unchecked"].append((state["step"], values))
+        if len(state["unchecked"]) == FINITE_CHECK_EVERY:
+            trainer.check_finite(state["unchecked"])
+            state["unchecked"] = []
     step.precision, step.compiled = trainer.precision, trainer.compiles()
     return step
 

@@ -347,10 +347,10 @@ def test_one_diverging_seed_fails_alone_and_its_stacked_neighbours_finish(tiny_s
     tiny_study["datasets"] = {"moons": {}}
     original = Trainer.check_finite
 
-    def seed1_blows_up(self, values, step):
-        if 1 in self.seeds and self.epoch == 1:  # second epoch, seed 1 only
-            raise TrainingDiverged("loss", math.nan, self.epoch + 1, step, 1)
-        return original(self, values, step)
+    def seed1_blows_up(self, steps):
+        if 1 in self.seeds and self.epoch == 1 and steps:  # second epoch, seed 1 only
+            raise TrainingDiverged("loss", math.nan, self.epoch + 1, steps[0][0], 1)
+        return original(self, steps)
 
     monkeypatch.setattr(Trainer, "check_finite", seed1_blows_up)
     root = run_study(resolve(tiny_study), tmp_path / "s", QUIET)
@@ -381,10 +381,10 @@ def test_a_study_stopped_after_a_seed_diverged_resumes_its_group_without_that_se
     config = resolve(tiny_study)
     check_finite, run_epoch = Trainer.check_finite, Trainer.run_epoch
 
-    def seed1_blows_up(self, values, step):
-        if 1 in self.seeds and self.epoch == 1:
-            raise TrainingDiverged("loss", math.nan, self.epoch + 1, step, 1)
-        return check_finite(self, values, step)
+    def seed1_blows_up(self, steps):
+        if 1 in self.seeds and self.epoch == 1 and steps:
+            raise TrainingDiverged("loss", math.nan, self.epoch + 1, steps[0][0], 1)
+        return check_finite(self, steps)
 
     def stop_before_the_last_epoch(self):
         if self.seeds == [0] and self.epoch == 2:

@@ -82,3 +82,43 @@ def test_cosine_schedule_warms_up_then_decays_to_zero():
         sched.step()
     assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
     assert lrs[55] == pytest.approx(0.5, abs=0.02) and lrs[-1] < 1e-3
+
+
+def test_a_nan_between_finiteness_checks_is_named_at_its_own_step_and_seed(monkeypatch):
+    """Values are checked every FINITE_CHECK_EVERY steps and at the epoch's end (a sync each,
+    not one per step), yet the error names the first non-finite value's own step and seed."""
+    from genbench.errors import TrainingDiverged
+    from genbench.train import make_trainer
+    from genbench.train.loop import FINITE_CHECK_EVERY, Trainer
+
+    train, holdout = _data()  # 300 examples: 75 steps of 4 per epoch
+    settings = TrainSettings(epochs=2, batch_size=4, lr=1e-3)
+    trainer = make_trainer(_models("mlp-vae", [5, 6, 7], hidden=16), train, holdout, settings, [5, 6, 7])
+    checked, original_check = [], Trainer.check_finite
+
+    def counted(self, steps):
+        checked.append([step for step, _ in steps])
+        return original_check(self, steps)
+
+    monkeypatch.setattr(Trainer, "check_finite", counted)
+    trainer.run_epoch()
+    assert [len(c) for c in checked] == [FINITE_CHECK_EVERY, FINITE_CHECK_EVERY, 75 - 2 * FINITE_CHECK_EVERY]
+    assert [s for c in checked for s in c] == list(range(1, 76))
+
+    original_batch, calls = trainer.train_batch, []
+
+    def seed_6_blows_up_at_step_40(x):
+        values = original_batch(x)
+        calls.append(1)
+        if len(calls) in (40, 41):  # two bad steps: the first is named
+            values["kl"] = values["kl"].clone()
+            values["kl"][1] = math.inf if len(calls) == 40 else math.nan
+        return values
+
+    trainer.train_batch = seed_6_blows_up_at_step_40
+    with pytest.raises(TrainingDiverged) as caught:
+        trainer.run_epoch()
+    exc = caught.value
+    assert (exc.loss, exc.value, exc.epoch, exc.step, exc.seed) == ("kl", math.inf, 2, 40, 6)
+    assert len(calls) == 2 * FINITE_CHECK_EVERY  # stopped at the check after step 40
+    assert "seed 6: kl became inf at epoch 2, step 40" in str(exc)
