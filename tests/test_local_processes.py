@@ -115,7 +115,7 @@ def test_ctrl_c_stops_every_worker_at_its_epochs_end_and_the_same_command_resume
 
     if processes.usable_cores() < 2:
         pytest.skip("one core: the local executor keeps every group in its own process")
-    epochs = 3000  # 2 groups x 3000 seed-epochs: workers (MIN_SEED_EPOCHS), and seconds of training on a fast CPU
+    epochs = 1500  # 2 groups x 1500 seed-epochs: workers (MIN_SEED_EPOCHS), and seconds of training on a fast CPU
     study = {"name": "sigint2", "seeds": 1, "datasets": {"moons": {}, "pinwheel": {}}, "metrics": ["mmd2"],
              "n_samples": 100, "checkpoint_every": 100_000,  # only the Ctrl-C checkpoint can exist mid-run
              "data": {"protocol": "genbench", "n_train": 128, "n_holdout": 64, "n_test": 256, "data_seed": 1},
