@@ -237,8 +237,8 @@ class Trainer:
         pairs), naming it. :meth:`run_epoch` checks every ``FINITE_CHECK_EVERY`` steps and
         at the epoch's end, not every step: each check waits for the device, and on a GPU
         a wait per step leaves it idle while the host queues a small model's next kernels
-        (on a CPU, where nothing waits, it is a few operations either way: 15-20 against
-        25-40 us per step of study 000's models). A diverged seed is discarded anyway, so
+        (on a CPU, where nothing waits, it is a few operations either way: 12-20 against
+        26-40 us per step of study 000's models). A diverged seed is discarded anyway, so
         deferring wastes at most that many of its steps."""
         if not steps or bool(torch.cat([v.detach().reshape(-1).float() for _, values in steps
                                         for v in values.values()]).isfinite().all()):
