@@ -42,7 +42,7 @@ from genbench.io import write_json
 from genbench.models import build_model
 from genbench.train import make_trainer
 from genbench.train.gan import d_loss, g_loss
-from genbench.train.loop import FINITE_CHECK_EVERY, EpochMeter
+from genbench.train.loop import EpochMeter
 from genbench.train.stacked import Stacked
 from genbench.train.vae import vae_loss
 
@@ -149,8 +149,9 @@ def toy2d_settings(model_name: str, **overrides):
 
 def trainer_stepper(model_name: str, seeds: int, **overrides):
     """genbench's own training step (toy2d settings: cosine LambdaLR, fused Adam, with
-    ``overrides``), as Trainer.run_epoch runs it: train_batch, EpochMeter.add, and
-    check_finite (one sync) every FINITE_CHECK_EVERY steps and at an epoch's end."""
+    ``overrides``), as Trainer.run_epoch runs it: train_batch, then log_step (the epoch
+    meter, and check_finite's one sync every FINITE_CHECK_EVERY steps), check_finite
+    again at an epoch's end."""
     settings = toy2d_settings(model_name, **overrides)
     models = []
     for seed in range(seeds):
@@ -170,11 +171,7 @@ def trainer_stepper(model_name: str, seeds: int, **overrides):
             idx = next(state["batches"])
         state["step"] += 1
         values = trainer.train_batch(trainer.batch(idx))
-        state["meter"].add(idx.shape[1], **values)
-        state["unchecked"].append((state["step"], values))
-        if len(state["unchecked"]) == FINITE_CHECK_EVERY:
-            trainer.check_finite(state["unchecked"])
-            state["unchecked"] = []
+        trainer.log_step(state["meter"], state["unchecked"], state["step"], idx.shape[1], values)
     step.precision, step.compiled = trainer.precision, trainer.compiles()
     return step
 

@@ -251,6 +251,16 @@ class Trainer:
                     i = int(bad.nonzero()[0, 0])
                     raise TrainingDiverged(name, float(value[i]), self.epoch + 1, step, self.seeds[i])
 
+    def log_step(self, meter: EpochMeter, unchecked: list[tuple[int, dict[str, Tensor]]], step: int, n: int,
+                 values: dict[str, Tensor]) -> None:
+        """Add step ``step``'s values (of a batch of ``n``) to the epoch's ``meter`` and to
+        the ``unchecked`` ones, checking those when ``FINITE_CHECK_EVERY`` have gathered."""
+        meter.add(n, **values)
+        unchecked.append((step, values))
+        if len(unchecked) == FINITE_CHECK_EVERY:
+            self.check_finite(unchecked)
+            unchecked.clear()
+
     def distribute(self, world: World) -> None:
         """Train this one run data-parallel across ``world``'s ranks (``torchrun``; see
         ``genbench.distributed``). Called once the trainer is built, so it covers whatever
@@ -285,11 +295,7 @@ class Trainer:
                 self.parallel.end_batch()
             else:
                 values = self.train_batch(self.batch(idx))
-            meter.add(n, **values)
-            unchecked.append((step, values))
-            if len(unchecked) == FINITE_CHECK_EVERY:
-                self.check_finite(unchecked)
-                unchecked = []
+            self.log_step(meter, unchecked, step, n, values)
         self.check_finite(unchecked)
         self.set_mode(False)
         with torch.no_grad(), self.autocast():
