@@ -7,7 +7,7 @@ PIP := $(BIN)/pip install --quiet -c constraints.txt
 # Measured `make demo` time on a 2-core CPU (README, "Results: study 000"), .venv not counted.
 DEMO_MINUTES := 8-17
 
-.PHONY: demo demo-intro test bench clean fashion-data browser
+.PHONY: demo demo-intro test test-slow bench clean fashion-data browser
 
 $(BIN)/genbench: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,8 +38,14 @@ browser:
 	  ( (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) >/dev/null 2>&1 ) || \
 	  echo "note: could not install chromium and chromium-driver; the browser test will skip"
 
-test: $(BIN)/genbench fashion-data browser
-	$(BIN)/python -m pytest -q
+# The suite but its end-to-end checks of tens of seconds each (pytest's `slow` mark:
+# whole studies from new processes, Ray and Slurm clusters, kills), which `test-slow`
+# runs; CI runs both. `$(BIN)/python -m pytest` runs everything at once.
+test: $(BIN)/genbench fashion-data
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-slow: $(BIN)/genbench fashion-data browser
+	$(BIN)/python -m pytest -q -m slow
 
 bench: $(BIN)/genbench
 	$(BIN)/python benchmarks/toy2d.py

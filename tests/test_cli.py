@@ -166,6 +166,7 @@ def test_missing_inception_fails_before_training(capsys, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_a_checkpoint_and_the_same_command_resumes(tmp_path):
     import re
     import signal

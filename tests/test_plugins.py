@@ -88,6 +88,7 @@ def tiny_study_file(tmp_path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_a_plugin_run_folder_works_with_every_command_from_new_processes(tiny_study_file, tmp_path):
     out = tmp_path / "out"
     run = _cli("run", str(tiny_study_file), "--quiet", "--out", str(out), cwd=tmp_path.parent)
@@ -115,6 +116,7 @@ def test_a_plugin_run_folder_works_with_every_command_from_new_processes(tiny_st
     assert "tiny-gan" in listed.stdout and f"[plugin {plugin}]" in listed.stdout
 
 
+@pytest.mark.slow
 def test_a_changed_or_missing_plugin_is_refused_in_one_line(tiny_study_file, tmp_path):
     out = tmp_path / "out"
     assert _cli("run", str(tiny_study_file), "--quiet", "--out", str(out)).returncode == 0
@@ -143,6 +145,7 @@ def test_a_changed_or_missing_plugin_is_refused_in_one_line(tiny_study_file, tmp
     assert yaml.safe_load((folder / "config.yaml").read_text())["plugins"][0]["source"] == str(moved)
 
 
+@pytest.mark.slow
 def test_module_plugins_and_entry_points(tmp_path):
     """A plugin by module name (--plugin), and one an installed package declares in the
     genbench.plugins entry-point group, loaded by every command."""

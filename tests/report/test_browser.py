@@ -1,6 +1,6 @@
 """The report as a reader sees it: opened from a local file in headless Chromium, every
 image decodes and the console stays clean. Needs Debian's ``chromium`` and
-``chromium-driver`` (``make test`` installs them where it can) and selenium."""
+``chromium-driver`` (``make test-slow`` installs them where it can) and selenium."""
 import os
 import shutil
 from pathlib import Path
@@ -17,7 +17,7 @@ webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not in
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="no chromium/chromedriver on PATH: "
-                       "apt-get install chromium chromium-driver (make test tries)"),
+                       "apt-get install chromium chromium-driver (make test-slow tries)"),
 ]
 
 
