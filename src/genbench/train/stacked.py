@@ -15,6 +15,7 @@ first: ``(S, batch, ...)``.
 from __future__ import annotations
 
 import copy
+from collections import Counter
 from typing import Any
 
 import torch
@@ -103,9 +104,7 @@ def _activate_in_place(net: nn.Module) -> None:
     Sparing a tensor's allocation and a pass over memory per activation took about 6% off
     study 000's GAN step (benchmarks/stacking.py, README "How it is fast"). An activation
     module used at more than one place is left alone: its other uses may not be fresh."""
-    uses: dict[int, int] = {}
-    for _, module in net.named_modules(remove_duplicate=False):
-        uses[id(module)] = uses.get(id(module), 0) + 1
+    uses = Counter(id(module) for _, module in net.named_modules(remove_duplicate=False))
     for module in net.modules():
         if type(module) is not nn.Sequential:  # a subclass may reuse outputs in its forward
             continue
