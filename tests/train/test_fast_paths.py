@@ -57,18 +57,24 @@ def test_compile_without_a_cpp_compiler_is_named(monkeypatch):
 
 @pytest.mark.slow
 def test_compiled_vae_steps_match_eager_ones(monkeypatch, request):
-    """Three steps of two stacked seeds, compiled by inductor and eager, from the same
-    weights and streams: the same losses and weights up to float reassociation. The
-    compiled code is cached in pytest's cache folder (not the user's), so reruns skip
-    the C++ compiler."""
+    """Three steps of two stacked seeds and a validation (the hold-out pass goes through
+    the compiled function too, as a graph without gradients), compiled by inductor and
+    eager, from the same weights and streams: the same losses, hold-out losses and
+    weights up to float reassociation. The compiled code is cached in pytest's cache
+    folder (not the user's), so reruns skip the C++ compiler."""
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(request.config.cache.mkdir("inductor")))
     params = {"hidden": 16, "latent": 4, "n_res": 0}
     runs = {}
     for flag in (False, True):
         trainer = _trainer("mlp-vae", TrainSettings(epochs=1, batch_size=64, compile=flag), params=params)
         losses = [trainer.train_batch(trainer.batch(idx))["loss"] for idx in trainer.streams.batches(256, 64)[:3]]
-        runs[flag] = (torch.stack(losses), [p.detach().clone() for p in trainer.net.parameters()])
+        trainer.set_mode(False)
+        with torch.no_grad():
+            held = trainer.validate()["holdout_loss"]
+        runs[flag] = (torch.stack(losses), [p.detach().clone() for p in trainer.net.parameters()], held)
     torch.testing.assert_close(runs[True][0], runs[False][0], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(runs[True][2], runs[False][2], rtol=1e-4, atol=1e-5)
+    assert runs[True][2].shape == (2,) and bool(runs[True][2].isfinite().all())
     for compiled, eager in zip(runs[True][1], runs[False][1]):
         torch.testing.assert_close(compiled, eager, rtol=1e-4, atol=1e-5)
     assert not torch.equal(runs[True][1][0], _trainer("mlp-vae", TrainSettings(epochs=1), params=params).net.parameters()[0])

