@@ -5,6 +5,7 @@ import os
 import numpy as np
 import pytest
 import torch
+from torch._dynamo.utils import counters
 
 from genbench.config import TrainSettings
 from genbench.errors import GenbenchError
@@ -69,8 +70,10 @@ def test_compiled_vae_steps_match_eager_ones(monkeypatch, request):
         trainer = _trainer("mlp-vae", TrainSettings(epochs=1, batch_size=64, compile=flag), params=params)
         losses = [trainer.train_batch(trainer.batch(idx))["loss"] for idx in trainer.streams.batches(256, 64)[:3]]
         trainer.set_mode(False)
+        frames = counters["frames"]["ok"]
         with torch.no_grad():
             held = trainer.validate()["holdout_loss"]
+        assert (counters["frames"]["ok"] > frames) == flag  # the compiled run traced the hold-out pass
         runs[flag] = (torch.stack(losses), [p.detach().clone() for p in trainer.net.parameters()], held)
     torch.testing.assert_close(runs[True][0], runs[False][0], rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(runs[True][2], runs[False][2], rtol=1e-4, atol=1e-5)
