@@ -46,8 +46,8 @@ class VAETrainer(Trainer):
         total = s.epochs * steps_per_epoch(len(self.train), s.batch_size)
         self.schedulers = {"vae": make_scheduler(self.optimizers["vae"], s, total)}
         self.train_losses = self.compiled(self.losses_of)
-        # The hold-out pass compiled too (a graph without gradients): half the time of
-        # eager's per-layer bf16 casts on study 000's VAE (4.4 against 8.9 ms an epoch).
+        # The hold-out pass compiled too (a graph without gradients): about half the time
+        # of eager's per-layer bf16 casts on study 000's VAE (benchmarks/holdout.py).
         self.holdout_losses = self.compiled(self.holdout_losses_of)
 
     def losses_of(self, x: Tensor, eps: Tensor) -> dict[str, Tensor]:
