@@ -1,5 +1,6 @@
 import base64
 import csv
+import importlib
 import io
 import json
 import re
@@ -404,14 +405,18 @@ def test_a_study_stopped_after_a_seed_diverged_resumes_its_group_without_that_se
     assert (root / "moons" / "mlp-vae" / "seed1" / "failed.json").exists()
 
 
-def test_report_fills_in_as_groups_finish_and_ends_as_a_rebuild(tiny_study, tmp_path):
+def test_report_fills_in_as_groups_finish_and_ends_as_a_rebuild(tiny_study, tmp_path, monkeypatch):
     """The report exists before any training, is rewritten after every group (saying how
     far the study got), and the finished study's report is byte-identical to one built
-    from the folder afterwards."""
+    from the folder afterwards, figures included, though the last report draws no figure
+    again (each dataset's were drawn when its last group finished)."""
     from genbench.executors.local import LocalExecutor
     from genbench.runner import run_group
 
-    seen = []
+    report = importlib.import_module("genbench.report")  # the package: genbench.report is the API's function
+    seen, drawn = [], []
+    draw = report.dataset_figure
+    monkeypatch.setattr(report, "dataset_figure", lambda path, *args: (drawn.append(path), draw(path, *args)))
 
     class Watching(LocalExecutor):
         def run(self, jobs, runtime, events):
@@ -427,9 +432,14 @@ def test_report_fills_in_as_groups_finish_and_ends_as_a_rebuild(tiny_study, tmp_
     assert "In progress: 2 of 8 runs finished" in seen[1]
     assert "In progress: 6 of 8 runs finished" in seen[3]
     assert "In progress" not in seen[4]
+    assert len(drawn) == 4  # none before a run is done, then the dataset of each group that finished
     final = {name: (root / name).read_bytes() for name in ("report.md", "report.html", "summary.csv")}
+    figures = {path: path.read_bytes() for path in (root / "figures").glob("*.png")}
+    assert len(figures) == 2
     build_report(root)
+    assert len(drawn) == 4 + 2  # a rebuild draws them all
     assert {name: (root / name).read_bytes() for name in final} == final
+    assert {path: path.read_bytes() for path in figures} == figures
 
 
 @pytest.mark.parametrize(("every", "seconds", "saved_after"), [(1, 0, [1, 2, 3, 4, 5]), (2, 0, [2, 4, 5]),

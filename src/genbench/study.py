@@ -5,6 +5,7 @@ summary and the report. The folder layout is ``genbench.layout``'s; one group's 
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from pathlib import Path
 
 from tqdm import tqdm
@@ -110,6 +111,7 @@ class _Events:
         total = sum(job.runs[0].train.epochs * len(job.runs) for job in jobs)
         self.runs_total = len(config.datasets) * len(config.models) * config.seeds
         self.runs_done = self.runs_total - sum(len(job.pending) for job in jobs)
+        self.unfinished = Counter(job.runs[0].dataset for job in jobs)  # groups per dataset not reported yet
         self.bar = tqdm(total=total, unit="seed-epoch", desc=config.name, disable=runtime.quiet, dynamic_ncols=True)
         self.progress = self
 
@@ -129,6 +131,7 @@ class _Events:
 
     def finished(self, job: GroupJob, failed: list[int]) -> None:
         self.runs_done += len(job.pending)
+        self.unfinished[job.runs[0].dataset] -= 1
         self.bar.set_postfix_str(f"runs {self.runs_done}/{self.runs_total}")
         if self.writer:
             build_report(self.root, redraw={job.runs[0].dataset})  # the other datasets' figures are unchanged
@@ -178,7 +181,9 @@ def run_study(config: StudyConfig, root: Path, runtime: Runtime | None = None,
     finally:
         events.close()
     if writer:
-        build_report(root)  # writes summary.csv too
+        # The figures of a dataset whose groups all reported are current (its last report
+        # redrew them), so drawing them again would only add seconds after the training.
+        build_report(root, redraw={dataset for dataset, left in events.unfinished.items() if left})
     return root
 
 
