@@ -83,6 +83,23 @@ def test_compiled_vae_steps_match_eager_ones(monkeypatch, request):
     assert not torch.equal(runs[True][1][0], _trainer("mlp-vae", TrainSettings(epochs=1), params=params).net.parameters()[0])
 
 
+@pytest.mark.slow
+def test_compiled_bf16_vae_graphs_are_ones_the_autograd_cache_keeps(monkeypatch, request):
+    """A compiled graph that enters autocast itself is refused by torch's autograd cache
+    ("Unsupported call_function target _enter_autocast"), so every worker process traced
+    and partitioned the VAE's step again (about a second each). The trainer enters
+    autocast around the compiled call instead: its step and hold-out graphs are cached."""
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(request.config.cache.mkdir("inductor")))
+    trainer = _trainer("mlp-vae", TrainSettings(epochs=1, batch_size=64, compile=True, precision="bf16"),
+                       params={"hidden": 16, "latent": 4, "n_res": 0})
+    before = dict(counters["aot_autograd"])
+    trainer.run_epoch()
+    after = counters["aot_autograd"]
+    assert after["autograd_cache_bypass"] == before.get("autograd_cache_bypass", 0)
+    looked_up = sum(after[k] - before.get(k, 0) for k in ("autograd_cache_hit", "autograd_cache_miss"))
+    assert looked_up >= 2  # the training step's graph and the hold-out pass's
+
+
 def test_one_discriminator_pass_over_real_and_fake_gives_the_two_passes_logits():
     trainer = _trainer("mlp-gan", TrainSettings(epochs=1, batch_size=64))
     assert trainer.joint_d

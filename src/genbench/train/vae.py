@@ -51,9 +51,10 @@ class VAETrainer(Trainer):
         self.holdout_losses = self.compiled(self.holdout_losses_of)
 
     def losses_of(self, x: Tensor, eps: Tensor) -> dict[str, Tensor]:
-        with self.autocast():
-            out = self.net(x, eps)
-        return vae_loss(self.models[0], x, *out)
+        """The net's pass and the losses, called under :meth:`autocast` (entered by the
+        caller: a graph that enters it itself is one torch's autograd cache refuses, so
+        every process would trace and partition it again, about a second)."""
+        return vae_loss(self.models[0], x, *self.net(x, eps))
 
     def holdout_losses_of(self, x: Tensor, eps: Tensor) -> dict[str, Tensor]:
         """:meth:`losses_of` under a function of its own, so that compiled it has its own
@@ -61,7 +62,9 @@ class VAETrainer(Trainer):
         return self.losses_of(x, eps)
 
     def train_batch(self, x: Tensor) -> dict[str, Tensor]:
-        losses = self.train_losses(x, self.streams.randn(x.shape[1], *self.noise_shape))
+        eps = self.streams.randn(x.shape[1], *self.noise_shape)
+        with self.autocast():
+            losses = self.train_losses(x, eps)
         opt = self.optimizers["vae"]
         opt.zero_grad(set_to_none=True)
         losses["loss"].sum().backward()
