@@ -302,9 +302,10 @@ class Trainer:
             held = self.validate()
         self.set_mode(True)
         self.epoch += 1
-        values = {**meter.mean(len(self.seeds)), **held}
+        # One copy to the host per value, not one per seed and value (each waits for a GPU).
+        values = {k: v.tolist() for k, v in {**meter.mean(len(self.seeds)), **held}.items()}
         for i, history in enumerate(self.histories):
-            history.append({"epoch": self.epoch, **{k: float(v[i]) for k, v in values.items()}})
+            history.append({"epoch": self.epoch, **{k: v[i] for k, v in values.items()}})
         return self.histories[0][-1]
 
     @torch.no_grad()
