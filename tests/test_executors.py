@@ -304,6 +304,7 @@ def test_cluster_flags_of_another_executor_and_bad_values_are_refused(capsys, tm
         (["--executor", "local", "--ray-address", "auto"], "--ray-address applies to --executor ray, not local"),
         (["--executor", "ray", "--slurm-partition", "gpu"], "--slurm-partition applies to --executor slurm, not ray"),
         (["--executor", "rya"], "unknown executor 'rya' (did you mean 'ray'?)"),
+        (["--executor", "ray", "--workers", "2"], "--workers applies to --executor local, not ray"),
         (["--executor", "ray", "--gpus-per-run", "-1"], "--gpus-per-run must be 0 or more, got -1.0"),
         (["--executor", "slurm", "--cpus-per-run", "1.5"], "--cpus-per-run must be a whole number >= 1, got 1.5"),
         (["--executor", "slurm", "--slurm-cluster", "pbs"], "--slurm-cluster 'pbs': choose one of slurm, local"),

@@ -37,7 +37,9 @@ def test_auto_starts_one_worker_per_core_for_long_studies_of_small_models(tiny_s
     long = plan(resolve(_with_epochs(tiny_study, 200)), tmp_path)
     assert auto_workers(long, QUIET) == 2
     assert auto_workers(long[:1], QUIET) == 1  # one group: nothing to run beside it
-    assert auto_workers(long, Runtime(device=torch.device("cuda"), quiet=True)) == 1
+    # On a GPU too: one process cannot keep it busy with kernels of microseconds.
+    assert auto_workers(long, Runtime(device=torch.device("cuda"), quiet=True)) == 2
+    assert auto_workers(long, Runtime(device=torch.device("mps"), quiet=True)) == 1
     monkeypatch.setattr(processes, "usable_cores", lambda: 1)
     assert auto_workers(long, QUIET) == 1
 

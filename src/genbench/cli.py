@@ -25,6 +25,10 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _workers(text: str) -> int | str:
+    return "auto" if text == "auto" else _positive_int(text)
+
+
 def _runtime(args: argparse.Namespace) -> Runtime:
     return api.make_runtime(args.device, getattr(args, "data_dir", None), getattr(args, "resume", True), args.quiet,
                             getattr(args, "inception_weights", None), getattr(args, "tensorboard", False))
@@ -32,6 +36,7 @@ def _runtime(args: argparse.Namespace) -> Runtime:
 
 # Cluster flags of `run`: dest -> (the executors taking it, the executor option it sets).
 EXECUTOR_FLAGS = {
+    "workers": (("local",), "workers"),
     "ray_address": (("ray",), "address"),
     "cpus_per_run": (("ray", "slurm"), "cpus_per_run"),
     "gpus_per_run": (("ray",), "gpus_per_run"),
@@ -231,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     cluster = run.add_argument_group("where the runs execute (see README: Scaling out)")
     cluster.add_argument("--executor", default="local",
                          help="local (default: one after another here), ray (a Ray cluster) or slurm (a job array)")
+    cluster.add_argument("--workers", type=_workers,
+                         help="processes training groups at once (local; default auto: one per group, at most one "
+                              "per core, for small models that stack; else 1)")
     cluster.add_argument("--ray-address", help="auto (the cluster `ray start` made here) or HEAD:PORT; default: a "
                                                "Ray instance on this machine for the study")
     cluster.add_argument("--cpus-per-run", type=float, help="CPUs (torch threads) per run (ray, slurm; default 1)")

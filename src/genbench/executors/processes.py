@@ -5,7 +5,8 @@ and element-wise operations are too short to split across threads, and on a mach
 shared with other work, threads that wait for each other at every operation lose more
 (``benchmarks/stacking.py``: two single-threaded processes trained the VAE at 2x to 4x
 the rate of one process with two threads). So the ``local`` executor runs such groups in
-one single-threaded process per core. Each worker calls the same
+one single-threaded process per core. On a GPU such groups run one per process too: one
+process cannot keep the GPU busy with kernels of microseconds. Each worker calls the same
 :func:`~genbench.runner.run_group` as the in-process loop, so a group's result does not
 depend on where it ran.
 """
@@ -45,12 +46,15 @@ def usable_cores() -> int:
 
 
 def auto_workers(jobs: list[GroupJob], runtime: Runtime) -> int:
-    """Worker processes for ``workers: auto``: one per core (at most one per group) when
-    the groups train on the CPU, their models stack (small MLPs, whose operations one
-    thread runs as fast as several) and there is enough work to pay for starting them;
-    else 1, the in-process loop."""
+    """Worker processes for ``workers: auto``: one per group, at most one per core, when
+    the groups' models stack (small MLPs) and there is enough work to pay for starting
+    them; else 1, the in-process loop. On a CPU such models cannot use a second thread
+    (their operations are too short to split); on a GPU one process cannot keep the GPU
+    busy either: each of their kernels takes microseconds, less than the host needs to
+    launch the next, so several processes, each launching its own group's kernels, share
+    the GPU."""
     work = sum(job.runs[0].train.epochs * len(job.runs) for job in jobs)
-    if runtime.device.type != "cpu" or len(jobs) < 2 or work < MIN_SEED_EPOCHS:
+    if runtime.device.type not in ("cpu", "cuda") or len(jobs) < 2 or work < MIN_SEED_EPOCHS:
         return 1
     if not all(can_stack(build_run_model(job.runs[0])) for job in jobs):
         return 1
