@@ -89,7 +89,31 @@ def machine_facts() -> dict:
         "load_average": load,
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "gpus": _gpus(),
     }
+
+
+def _gpus() -> list[dict]:
+    """Each CUDA GPU torch sees: name, memory, compute capability, and the CUDA and driver
+    builds torch runs with (empty on a CPU-only machine)."""
+    if not torch.cuda.is_available():
+        return []
+    out = []
+    for i in range(torch.cuda.device_count()):
+        props = torch.cuda.get_device_properties(i)
+        out.append({"name": props.name, "memory_gib": round(props.total_memory / 2 ** 30, 1),
+                    "capability": f"{props.major}.{props.minor}", "multiprocessors": props.multi_processor_count,
+                    "cuda": torch.version.cuda, "driver": _nvidia_driver()})
+    return out
+
+
+def _nvidia_driver() -> str | None:
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.split()[0] if out.strip() else None
 
 
 def cpu_seconds() -> float:

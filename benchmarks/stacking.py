@@ -147,9 +147,10 @@ def toy2d_settings(model_name: str, **overrides):
     return settings.model_copy(update=overrides)
 
 
-def toy2d_trainer(model_name: str, seeds: int, **overrides):
+def toy2d_trainer(model_name: str, seeds: int, device: str = "cpu", **overrides):
     """genbench's trainer for ``seeds`` seeds of the model at the toy2d settings (with
-    ``overrides``), on 2,000 training and 500 hold-out points (the study's split sizes)."""
+    ``overrides``), on 2,000 training and 500 hold-out points (the study's split sizes),
+    on ``device``."""
     settings = toy2d_settings(model_name, **overrides)
     models = []
     for seed in range(seeds):
@@ -157,15 +158,15 @@ def toy2d_trainer(model_name: str, seeds: int, **overrides):
         models.append(build_model(model_name, (2,), {}))
     rng = np.random.default_rng(0)
     return make_trainer(models, rng.normal(size=(2000, 2)).astype(np.float32),
-                        rng.normal(size=(500, 2)).astype(np.float32), settings, list(range(seeds)), "cpu")
+                        rng.normal(size=(500, 2)).astype(np.float32), settings, list(range(seeds)), torch.device(device))
 
 
-def trainer_stepper(model_name: str, seeds: int, **overrides):
+def trainer_stepper(model_name: str, seeds: int, device: str = "cpu", **overrides):
     """genbench's own training step (toy2d settings: cosine LambdaLR, fused Adam, with
     ``overrides``), as Trainer.run_epoch runs it: train_batch, then log_step (the epoch
     meter, and check_finite's one sync every FINITE_CHECK_EVERY steps), check_finite
     again at an epoch's end."""
-    trainer = toy2d_trainer(model_name, seeds, **overrides)
+    trainer = toy2d_trainer(model_name, seeds, device, **overrides)
     settings = trainer.settings
     state = {"batches": iter(()), "step": 0, "meter": None, "unchecked": []}
 

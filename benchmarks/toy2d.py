@@ -13,6 +13,7 @@ Every cell's mean kde_ll_study, kde_ll_test and mmd2 is checked against the 95% 
 baseline (default: the results file this run replaces): within it, or better.
 
 Usage: python benchmarks/toy2d.py [--ref-seeds 1] [--seeds 5] [--device cpu|cuda] [--baseline FILE]
+                                  [--workers auto|N] [--set KEY=VALUE ...]
                                   [--out benchmarks/results/toy2d.json (toy2d-gpu.json on cuda)]
        python benchmarks/toy2d.py --quick   # 3 epochs each: checks the script, not a result
        python benchmarks/toy2d.py --ref-seeds 0   # genbench's study only
@@ -32,7 +33,8 @@ import torch
 from machine import OtherLoad, cpu_seconds, machine_facts  # benchmarks/machine.py, beside this script
 from torch.utils.data import DataLoader, TensorDataset
 
-from genbench.config import load_preset, resolve, set_all_epochs
+from genbench.config import apply_overrides, load_preset, parse_sets, resolve, set_all_epochs
+from genbench.executors import EXECUTORS
 from genbench.io import write_json
 from genbench.layout import StudyFolder, load_splits
 from genbench.metrics import evaluate
@@ -122,6 +124,11 @@ def main() -> int:
     parser.add_argument("--device", default="cpu", help="cpu or cuda (genbench's study; the reference stays on the CPU)")
     parser.add_argument("--baseline", help="results file whose CIs the quality is checked against "
                                            "(default: the one --out replaces)")
+    parser.add_argument("--workers", default="auto",
+                        help="the local executor's worker processes for (b): auto (its default) or a number")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a value of (b)'s toy2d config, as genbench run --set does "
+                             "(e.g. models.mlp-vae.train.precision=fp32; repeatable)")
     parser.add_argument("--out")
     args = parser.parse_args()
     torch.set_flush_denormal(True)
@@ -132,6 +139,7 @@ def main() -> int:
 
     paper_raw, fast_raw = load_preset("toy2d-paper"), load_preset("toy2d")
     fast_raw["seeds"] = args.seeds
+    fast_raw = apply_overrides(fast_raw, parse_sets(args.set))
     if args.quick:
         paper_raw, fast_raw = set_all_epochs(paper_raw, 3), set_all_epochs(fast_raw, 3)
     paper, fast = resolve(paper_raw), resolve(fast_raw)
@@ -141,7 +149,7 @@ def main() -> int:
         "quick": args.quick,
         "reference": {"config": "toy2d-paper, plain DataLoader loop, default Adam, one seed at a time",
                       "seeds": args.ref_seeds, "runs": {}},
-        "genbench": {"config": "toy2d", "seeds": args.seeds},
+        "genbench": {"config": "toy2d", "seeds": args.seeds, "workers": args.workers, "set": args.set},
     }
     ref_total = 0.0
     for dataset in paper.datasets if args.ref_seeds else []:
@@ -163,7 +171,8 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp, OtherLoad() as load:
         start, cpu = time.perf_counter(), cpu_seconds()
-        run_study(fast, Path(tmp) / "toy2d", Runtime(device=device, quiet=True))
+        workers = args.workers if args.workers == "auto" else int(args.workers)
+        run_study(fast, Path(tmp) / "toy2d", Runtime(device=device, quiet=True), EXECUTORS.get("local")(workers=workers))
         wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu
         values = summary_values(StudyFolder(Path(tmp) / "toy2d").collect_summary(fast))
     runs = {}
