@@ -1,6 +1,9 @@
 """The fast paths compute what the plain ones do: compiled against eager steps, D scoring
 real and fake batches in one pass against two."""
+import io
+import math
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -126,13 +129,15 @@ def _adam_run(make, steps=30, reload_at=None):
     params = [torch.randn(3, 5, 7, requires_grad=True), torch.randn(3, 1, 7, requires_grad=True)]
     target = torch.randn(3, 4, 7)
     opt = make(params)
-    schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + np.cos(np.pi * s / steps)))
+    schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
     x = torch.randn(3, 4, 5)
     for step in range(steps):
-        if step == reload_at:
-            state = opt.state_dict()
+        if step == reload_at:  # through a file, as a checkpoint goes
+            buffer = io.BytesIO()
+            torch.save(opt.state_dict(), buffer)
+            buffer.seek(0)
             opt = make(params)
-            opt.load_state_dict(state)
+            opt.load_state_dict(torch.load(buffer))
             schedule.optimizer = opt
         opt.zero_grad(set_to_none=True)
         ((torch.baddbmm(params[1], x, params[0]) - target) ** 2).sum().backward()
@@ -146,7 +151,9 @@ def test_lean_adam_steps_are_bit_identical_to_fused_adam(reload_at):
     from genbench.train.adam import LeanAdam
 
     reference, ref_state = _adam_run(lambda p: torch.optim.Adam(p, lr=1e-2, betas=(0.5, 0.9), fused=True), reload_at=reload_at)
-    lean, lean_state = _adam_run(lambda p: LeanAdam(p, lr=1e-2, betas=(0.5, 0.9)), reload_at=reload_at)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. the scheduler's "lr_scheduler.step() before optimizer.step()"
+        lean, lean_state = _adam_run(lambda p: LeanAdam(p, lr=1e-2, betas=(0.5, 0.9)), reload_at=reload_at)
     for a, b in zip(reference, lean):
         assert torch.equal(a, b)
     for i in ref_state["state"]:
@@ -170,6 +177,43 @@ def test_lean_adam_runs_step_hooks_once_and_falls_back_for_a_parameter_without_g
             o.step()
     assert calls == ["pre", "post"] * 3
     assert torch.equal(used, twin_used) and torch.equal(unused, torch.zeros(4))
+
+
+def test_lean_adam_counts_each_parameter_s_steps_as_adam_when_some_steps_leave_one_without_gradient():
+    from genbench.train.adam import LeanAdam
+
+    def run(make):
+        torch.manual_seed(0)
+        params = [torch.randn(5, requires_grad=True), torch.randn(5, requires_grad=True)]
+        opt = make(params)
+        for step in range(12):
+            opt.zero_grad(set_to_none=True)
+            loss = params[0].pow(2).sum() + (params[1].pow(2).sum() if step % 4 else 0)  # every 4th: no grad for p1
+            loss.backward()
+            opt.step()
+        return params, opt.state_dict()
+
+    lean, lean_state = run(lambda p: LeanAdam(p, lr=0.1, betas=(0.9, 0.999)))
+    reference, ref_state = run(lambda p: torch.optim.Adam(p, lr=0.1, fused=True))
+    assert all(torch.equal(a, b) for a, b in zip(lean, reference))
+    assert [float(ref_state["state"][i]["step"]) for i in (0, 1)] == [12.0, 9.0]
+    for i in (0, 1):
+        assert torch.equal(lean_state["state"][i]["step"], ref_state["state"][i]["step"])
+
+
+def test_lean_adam_steps_under_the_profiler_with_its_record():
+    from genbench.train.adam import LeanAdam
+
+    param = torch.zeros(3, requires_grad=True)
+    opt = LeanAdam([param], lr=0.1, betas=(0.9, 0.999))
+    with torch.profiler.profile() as prof:
+        for _ in range(2):
+            opt.zero_grad()
+            param.sum().backward()
+            opt.step()
+    names = [event.name for event in prof.events()]
+    assert names.count("Optimizer.step#LeanAdam.step") == 2
+    assert names.count("Optimizer.zero_grad#LeanAdam.zero_grad") == 2
 
 
 def test_lean_adam_with_parameters_of_two_dtypes_steps_as_fused_adam_and_builds_its_lists_once(monkeypatch):
