@@ -61,6 +61,16 @@ def write_json(path: Path, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
+# libyaml's parser where PyYAML was built with it (its wheels are): the same documents and
+# values as the pure-Python one, about 5x faster. A report reads every run's config.yaml.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def load_yaml(text: str) -> Any:
+    """``yaml.safe_load``, through libyaml when it is there."""
+    return yaml.load(text, Loader=_YAML_LOADER)
+
+
 def write_yaml(path: Path, obj: Any) -> None:
     write_text(path, yaml.safe_dump(obj, sort_keys=False))
 

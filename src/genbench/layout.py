@@ -39,7 +39,7 @@ from genbench.config import DataSettings, StudyConfig, TrainSettings
 from genbench.data import DATASETS, Splits, make_splits
 from genbench.errors import GenbenchError
 from genbench.features import FEATURES
-from genbench.io import save_npy, save_weights, write_csv, write_json, write_yaml
+from genbench.io import load_yaml, save_npy, save_weights, write_csv, write_json, write_yaml
 from genbench.metrics import METRICS
 from genbench.models import MODELS
 from genbench.plugins import PluginRecord, loaded
@@ -154,7 +154,7 @@ class RunFolder:
     def read_config(self) -> RunConfig | SamplesConfig:
         """The run's config, or one line saying the folder is not a run or is damaged."""
         try:
-            raw = yaml.safe_load(self.config_file.read_text())
+            raw = load_yaml(self.config_file.read_text())
         except FileNotFoundError:
             raise GenbenchError(f"{self.path} is not a run folder (no config.yaml); pass e.g. "
                                 f"runs/toy2d/pinwheel/mlp-vae/seed0") from None
@@ -312,7 +312,7 @@ class StudyFolder:
         """The resolved study config; one line when the folder is not a study or the file is damaged."""
         fix = "run the study again (genbench run) to rewrite it"
         try:
-            raw = yaml.safe_load(self.study_file.read_text())
+            raw = load_yaml(self.study_file.read_text())
         except FileNotFoundError:
             raise GenbenchError(f"{self.root} is not a study folder (study.yaml is missing); run `genbench run` "
                                 f"first") from None
