@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # constraints.txt pins torch to the CPU build; without it pip may pull CUDA packages.
 PIP := $(BIN)/pip install --quiet -c constraints.txt
 # Measured `make demo` time on a 2-core CPU (README, "Results: study 000"), .venv not counted.
-DEMO_MINUTES := 8-17
+DEMO_MINUTES := 5-11
 
 .PHONY: demo demo-intro test test-slow bench clean fashion-data browser
 

@@ -52,7 +52,8 @@ def auto_workers(jobs: list[GroupJob], runtime: Runtime) -> int:
     (their operations are too short to split); on a GPU one process cannot keep the GPU
     busy either: each of their kernels takes microseconds, less than the host needs to
     launch the next, so several processes, each launching its own group's kernels, share
-    the GPU."""
+    the GPU (reasoned, not yet measured on a GPU: ``benchmarks/device_steps.py`` and
+    ``benchmarks/gpu.sh`` measure it)."""
     work = sum(job.runs[0].train.epochs * len(job.runs) for job in jobs)
     if runtime.device.type not in ("cpu", "cuda") or len(jobs) < 2 or work < MIN_SEED_EPOCHS:
         return 1
