@@ -27,6 +27,17 @@ def _cpu_mhz() -> float | None:
     return float(found.group(1)) if found else None
 
 
+def _cpu_id() -> dict[str, int] | None:
+    """The first CPU's family, model and stepping numbers: "AMD EPYC" alone names Zen 4
+    (family 25) and Zen 5 (family 26) alike."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    found = {key: re.search(rf"^{key}\s*:\s*(\d+)$", text, re.M) for key in ("cpu family", "model", "stepping")}
+    return {key.replace(" ", "_"): int(m.group(1)) for key, m in found.items() if m} or None
+
+
 def _lscpu_model() -> str | None:
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=5).stdout
@@ -70,6 +81,7 @@ def machine_facts() -> dict:
         load = None
     return {
         "cpu_model": model or _lscpu_model() or platform.processor() or None,
+        "cpu_id": _cpu_id(),
         "cpu_mhz_now": _cpu_mhz(),
         "hypervisor": _hypervisor(flags),
         "cpu_count": os.cpu_count(),
