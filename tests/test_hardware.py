@@ -53,3 +53,36 @@ def test_cpu_info_reads_model_and_flags():
         pytest.skip("no /proc/cpuinfo here")
     assert isinstance(model, str) and isinstance(flags, frozenset)
     assert set(hardware.isa()) == set(hardware.ISA_FLAGS)
+
+
+def test_models_of_narrow_linear_layers_are_told_apart():
+    from genbench.models import build_model
+    from genbench.hardware import narrow_products
+
+    assert narrow_products(build_model("mlp-gan", (2,), {}))  # toy2d's GAN: 32 and 42 wide
+    assert not narrow_products(build_model("mlp-vae", (2,), {}))  # 128 wide
+    assert not narrow_products(build_model("dcgan28", (1, 28, 28), {}))  # convolutions
+
+
+@pytest.mark.parametrize("flags, cap, want", [(SAPPHIRE_RAPIDS, None, "fp32"), (SAPPHIRE_RAPIDS, "ALL", "fp32"),
+                                              (SAPPHIRE_RAPIDS, "AVX512_CORE_AMX", "fp32"),
+                                              (SAPPHIRE_RAPIDS, "AVX512_CORE_BF16", "bf16"),  # AMX held off
+                                              (ZEN4, None, "bf16"), (SKYLAKE, None, "fp32")])
+def test_auto_keeps_narrow_models_in_fp32_where_bf16_runs_on_amx(monkeypatch, flags, cap, want):
+    from genbench.models import build_model
+
+    monkeypatch.setattr(hardware, "cpu_info", lambda: ("a CPU", flags))
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    if cap:
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+    else:
+        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    assert auto_precision(torch.device("cpu"), narrow=True) == want
+    # The trainers decide it from their models: toy2d's GAN narrow, its VAE not.
+    from genbench.train import make_trainer
+    points = torch.randn(64, 2).numpy()
+    settings = TrainSettings(epochs=1, batch_size=32, precision="auto")
+    gan = make_trainer([build_model("mlp-gan", (2,), {})], points, points, settings, [0])
+    vae = make_trainer([build_model("mlp-vae", (2,), {})], points, points, settings, [0])
+    assert gan.precision == want
+    assert vae.precision == ("fp32" if flags == SKYLAKE else "bf16")

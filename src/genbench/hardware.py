@@ -13,7 +13,9 @@ Intel Xeon with AMX a bf16 batched matmul of study 000's shapes ran 2.3-3.7x fas
 fp32; on an AMD EPYC (Zen 4: AVX512-BF16, no AMX) the matmul peak was 390 against 180
 GFLOP/s, and toy2d's compiled 5-seed VAE step 2.49 against 3.51 ms on one thread. (An
 earlier reading, oneDNN held to ``AVX512_CORE_BF16`` on the Intel machine to imitate a
-Zen 4, had bf16 at half of fp32's speed: the real Zen 4 says otherwise.)
+Zen 4, had bf16 at half of fp32's speed: the real Zen 4 says otherwise.) Models whose
+products are all narrow (:func:`narrow_products`, toy2d's GAN) stay fp32 where bf16 runs
+on AMX tiles, which slow such small products (:func:`auto_precision`).
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import re
 from pathlib import Path
 
 import torch
+from torch import nn
 
 # /proc/cpuinfo flag names worth recording and deciding on.
 ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16", "avx512_fp16",
@@ -70,16 +73,45 @@ def native_bf16(flags: frozenset[str], cap: str | None) -> bool:
     return bool({"avx512_bf16", "amx_bf16"} & flags) and bf16_allowed(cap)
 
 
-def auto_precision(device: torch.device) -> str:
+def amx_used(flags: frozenset[str], cap: str | None) -> bool:
+    """Whether oneDNN runs bf16 matrix products on AMX tiles: the CPU has AMX-BF16 and no
+    ISA cap holds oneDNN below its AMX levels (``AVX512_CORE_AMX``, ``AVX10_1_512_AMX``,
+    ``ALL``)."""
+    return "amx_bf16" in flags and (cap is None or cap == "ALL" or "AMX" in cap)
+
+
+# Matrix products this narrow (every Linear's inputs and outputs, see narrow_products) are
+# slower in bf16 where oneDNN runs them on AMX tiles.
+NARROW_WIDTH = 64
+
+
+def narrow_products(model: nn.Module) -> bool:
+    """Whether every weighted layer of ``model`` is a Linear of at most ``NARROW_WIDTH``
+    inputs and outputs, or a LayerNorm (toy2d's GAN: 32 and 42 wide)."""
+    weighted = [m for m in model.modules() if any(True for _ in m.parameters(recurse=False))]
+    return bool(weighted) and all(
+        isinstance(m, nn.LayerNorm)
+        or (isinstance(m, nn.Linear) and max(m.in_features, m.out_features) <= NARROW_WIDTH) for m in weighted)
+
+
+def auto_precision(device: torch.device, narrow: bool = False) -> str:
     """What ``precision: auto`` trains in on ``device``: bf16 on a CUDA GPU that has it
-    and on a CPU with native bf16 dot products, fp32 elsewhere (see the module docstring)."""
+    and on a CPU with native bf16 dot products, fp32 elsewhere (see the module docstring).
+    ``narrow`` (:func:`narrow_products`): the model's products are so small that on a CPU
+    whose bf16 runs on AMX tiles, bf16 slows them, so they stay fp32 there. Measured on
+    toy2d's GAN (genbench's trainer step, 5 seeds, one thread; ``benchmarks/stacking.py``):
+    on an Intel Xeon with AMX 1.13 ms per seed-step in bf16 against 0.89 in fp32; without
+    AMX, on AVX512-BF16 dot products, about even on an AMD Zen 4 (1.42 against 1.45) and
+    faster on a Zen 5 (0.60 against 0.67, the same step timed alone)."""
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    if device.type == "cpu" and native_bf16(cpu_info()[1], onednn_cap()):
+    flags, cap = cpu_info()[1], onednn_cap()
+    if device.type == "cpu" and native_bf16(flags, cap) and not (narrow and amx_used(flags, cap)):
         return "bf16"
     return "fp32"
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """``fp32`` or ``bf16``: a setting as given, ``auto`` decided for ``device``."""
-    return auto_precision(device) if precision == "auto" else precision
+def resolve_precision(precision: str, device: torch.device, narrow: bool = False) -> str:
+    """``fp32`` or ``bf16``: a setting as given, ``auto`` decided for ``device`` (and
+    ``narrow``, see :func:`auto_precision`)."""
+    return auto_precision(device, narrow) if precision == "auto" else precision

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from genbench.config import TrainSettings
 from genbench.distributed import DataParallel, World
 from genbench.errors import GenbenchError, TrainingDiverged
-from genbench.hardware import resolve_precision
+from genbench.hardware import narrow_products, resolve_precision
 from genbench.train.adam import LeanAdam
 from genbench.train.stacked import Stacked
 
@@ -183,7 +183,8 @@ class Trainer:
             if settings.channels_last:
                 model.to(memory_format=torch.channels_last)
         self.streams = SeedStreams(seeds, device)
-        self.precision = resolve_precision(settings.precision, device)  # "auto" decided for this machine
+        # "auto" decided for this machine and the size of the model's products
+        self.precision = resolve_precision(settings.precision, device, narrow_products(models[0]))
         self.noise_shape = models[0].noise_shape
         self.epoch = 0
         self.histories: list[list[dict[str, float]]] = [[] for _ in seeds]
