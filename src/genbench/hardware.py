@@ -88,7 +88,7 @@ NARROW_WIDTH = 64
 def narrow_products(model: nn.Module) -> bool:
     """Whether every weighted layer of ``model`` is a Linear of at most ``NARROW_WIDTH``
     inputs and outputs, or a LayerNorm (toy2d's GAN: 32 and 42 wide)."""
-    weighted = [m for m in model.modules() if any(True for _ in m.parameters(recurse=False))]
+    weighted = [m for m in model.modules() if next(m.parameters(recurse=False), None) is not None]
     return bool(weighted) and all(
         isinstance(m, nn.LayerNorm)
         or (isinstance(m, nn.Linear) and max(m.in_features, m.out_features) <= NARROW_WIDTH) for m in weighted)
