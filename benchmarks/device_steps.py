@@ -98,7 +98,10 @@ def shared(model: str, k: int, args: argparse.Namespace, device: torch.device) -
         for child in children:
             child.stdin.write("go\n")
             child.stdin.flush()
-        ms = [json.loads(child.stdout.readline())["ms"] for child in children]
+        lines = [child.stdout.readline() for child in children]
+        if not all(line.strip() for line in lines):
+            raise RuntimeError(f"a child process for {model} failed while timing (see its error above)")
+        ms = [json.loads(line)["ms"] for line in lines]
     finally:
         for child in children:  # done (they exit after printing), or one failed: end the rest
             if child.poll() is None:
@@ -126,12 +129,14 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_flush_denormal(True)
     device = resolve_device(args.device)
+    out = Path(args.out or f"benchmarks/results/device-steps-{device.type}.json")
     result = {"machine": machine_facts(), "device": str(device), "seeds": args.seeds, "steps": args.steps,
               "repeats": args.repeats, "variants": variants(args, device), "shared": {}}
+    write_json(out, result)  # written after each part: a run stopped at a time limit keeps what it measured
     for model in MODELS:
-        result["shared"][model] = [shared(model, k, args, device) for k in args.processes]
-    out = Path(args.out or f"benchmarks/results/device-steps-{device.type}.json")
-    write_json(out, result)
+        for k in args.processes:
+            result["shared"].setdefault(model, []).append(shared(model, k, args, device))
+            write_json(out, result)
     print(f"-> {out}")
 
 

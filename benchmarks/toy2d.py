@@ -35,6 +35,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from genbench.config import apply_overrides, load_preset, parse_sets, resolve, set_all_epochs
 from genbench.executors import EXECUTORS
+from genbench.executors.processes import auto_workers
 from genbench.io import write_json
 from genbench.layout import StudyFolder, load_splits
 from genbench.metrics import evaluate
@@ -43,7 +44,7 @@ from genbench.report import summary_values
 from genbench.report.stats import mean_ci
 from genbench.runtime import Runtime, resolve_device
 from genbench.scoring import eval_context, sample_run
-from genbench.study import run_study
+from genbench.study import plan, run_study
 from genbench.train.gan import d_loss, g_loss
 from genbench.train.loop import steps_per_epoch
 from genbench.train.vae import vae_loss
@@ -171,8 +172,12 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp, OtherLoad() as load:
         start, cpu = time.perf_counter(), cpu_seconds()
+        runtime = Runtime(device=device, quiet=True)
         workers = args.workers if args.workers == "auto" else int(args.workers)
-        run_study(fast, Path(tmp) / "toy2d", Runtime(device=device, quiet=True), EXECUTORS.get("local")(workers=workers))
+        jobs = plan(fast, Path(tmp) / "toy2d", say=lambda text: None)
+        result["genbench"]["worker_processes"] = (auto_workers(jobs, runtime) if workers == "auto"
+                                                  else min(workers, len(jobs)))
+        run_study(fast, Path(tmp) / "toy2d", runtime, EXECUTORS.get("local")(workers=workers))
         wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu
         values = summary_values(StudyFolder(Path(tmp) / "toy2d").collect_summary(fast))
     runs = {}

@@ -86,3 +86,18 @@ def test_auto_keeps_narrow_models_in_fp32_where_bf16_runs_on_amx(monkeypatch, fl
     vae = make_trainer([build_model("mlp-vae", (2,), {})], points, points, settings, [0])
     assert gan.precision == want
     assert vae.precision == ("fp32" if flags == SKYLAKE else "bf16")
+
+
+def test_auto_on_a_gpu_takes_bf16_only_where_it_is_in_hardware_and_not_for_narrow_models(monkeypatch):
+    asked = []
+
+    def bf16_supported(including_emulation=True):
+        asked.append(including_emulation)
+        return True  # a GPU with bf16 in hardware
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", bf16_supported)
+    gpu = torch.device("cuda")
+    assert auto_precision(gpu) == "bf16" and auto_precision(gpu, narrow=True) == "fp32"
+    assert asked and not any(asked)  # emulated bf16 (a V100, a T4) does not count
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: including_emulation)
+    assert auto_precision(gpu) == "fp32"  # only emulated here

@@ -4,7 +4,7 @@ import stat
 import pytest
 
 from genbench.errors import GenbenchError
-from genbench.io import atomic_write_bytes, ensure_writable_dir, write_json
+from genbench.io import atomic_write_bytes, ensure_writable_dir, load_yaml, write_json, write_yaml
 
 
 def test_atomic_write_replaces_whole_files_with_the_umask_mode(tmp_path):
@@ -48,3 +48,13 @@ def test_a_full_disk_is_a_one_line_error_and_the_old_file_survives(tmp_path, mon
                                             r"are untouched"):
         write_json(path, {"a": 2})
     assert path.read_text() == '{\n  "a": 1\n}\n' and list(tmp_path.iterdir()) == [path]
+
+
+def test_yaml_reads_back_what_it_wrote_and_names_a_broken_document(tmp_path):
+    import yaml
+
+    value = {"lr": 2e-3, "betas": [0.5, 0.9], "note": "caf\udcff", "on": True}  # a lone surrogate: libyaml refuses it
+    write_yaml(tmp_path / "a.yaml", value)
+    assert load_yaml((tmp_path / "a.yaml").read_text()) == value
+    with pytest.raises(yaml.YAMLError):
+        load_yaml("a: [1, 2")

@@ -50,8 +50,8 @@ class TrainSettings(_Strict):
     d_steps: PositiveInt = Field(1, description="GAN discriminator steps per generator step")
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "fp32", description="bf16: autocast matmuls and convolutions to bfloat16; auto: bf16 where it is fast "
-                            "(CPUs with AVX512-BF16 or AMX, but not on AMX for models of Linear layers at most 64 "
-                            "wide; GPUs with bf16), else fp32 (genbench.hardware)")
+                            "(CPUs with AVX512-BF16 or AMX, GPUs with bf16 in hardware; not on AMX or a GPU for models "
+                            "of Linear layers at most 64 wide), else fp32 (genbench.hardware)")
     compile: bool | Literal["auto"] = Field(
         False, description="torch.compile the training step (inductor; compiled once per machine, cached under "
                            "~/.cache/genbench/inductor); auto: when the run is long enough to repay the compile time")

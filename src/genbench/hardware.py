@@ -102,9 +102,12 @@ def auto_precision(device: torch.device, narrow: bool = False) -> str:
     toy2d's GAN (genbench's trainer step, 5 seeds, one thread; ``benchmarks/stacking.py``):
     on an Intel Xeon with AMX 1.13 ms per seed-step in bf16 against 0.89 in fp32; without
     AMX, on AVX512-BF16 dot products, about even on an AMD Zen 4 (1.42 against 1.45) and
-    faster on a Zen 5 (0.60 against 0.67, the same step timed alone)."""
+    faster on a Zen 5 (0.60 against 0.67, the same step timed alone). On a GPU narrow
+    models stay fp32 too: their steps are bound by kernel launches, which bf16's casts
+    add to (not measured on a GPU yet); and only a GPU with bf16 in hardware (Ampere on)
+    counts, not one that emulates it."""
     if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        return "bf16" if torch.cuda.is_bf16_supported(including_emulation=False) and not narrow else "fp32"
     flags, cap = cpu_info()[1], onednn_cap()
     if device.type == "cpu" and native_bf16(flags, cap) and not (narrow and amx_used(flags, cap)):
         return "bf16"

@@ -67,8 +67,16 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def load_yaml(text: str) -> Any:
-    """``yaml.safe_load``, through libyaml when it is there."""
-    return yaml.load(text, Loader=_YAML_LOADER)
+    """``yaml.safe_load``, through libyaml when it is there; a document libyaml refuses
+    goes to the pure-Python parser, which reads some that libyaml does not (a lone
+    surrogate escape such as ``"\\uDCFF"``, which ``safe_dump`` writes) and otherwise
+    raises its own error."""
+    try:
+        return yaml.load(text, Loader=_YAML_LOADER)
+    except yaml.YAMLError:
+        if _YAML_LOADER is yaml.SafeLoader:
+            raise
+        return yaml.safe_load(text)
 
 
 def write_yaml(path: Path, obj: Any) -> None:

@@ -304,7 +304,8 @@ class Trainer:
         self.set_mode(True)
         self.epoch += 1
         # One copy to the host per value, not one per seed and value (each waits for a GPU).
-        values = {k: v.tolist() for k, v in {**meter.mean(len(self.seeds)), **held}.items()}
+        values = {k: v.detach().float().reshape(len(self.seeds)).tolist()
+                  for k, v in {**meter.mean(len(self.seeds)), **held}.items()}
         for i, history in enumerate(self.histories):
             history.append({"epoch": self.epoch, **{k: v[i] for k, v in values.items()}})
         return self.histories[0][-1]
