@@ -61,8 +61,8 @@ def write_json(path: Path, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
-# libyaml's parser where PyYAML was built with it (its wheels are): the same documents and
-# values as the pure-Python one, about 5x faster. A report reads every run's config.yaml.
+# libyaml's parser where PyYAML was built with it (its wheels are): the same values as the
+# pure-Python parser for what both read, about 5x faster. A report reads every run's config.yaml.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
