@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import torch
-from machine import machine_facts  # benchmarks/machine.py, beside this script
+from machine import machine_facts, sync  # benchmarks/machine.py, beside this script
 from stacking import trainer_stepper  # benchmarks/stacking.py: genbench's trainer step as run_epoch runs it
 
 from genbench.io import write_json
@@ -35,17 +35,13 @@ MODELS = ("mlp-vae", "mlp-gan")
 WARMUP = 30  # steps before timing: compiling, CUDA's lazy start, cuBLAS handles
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
 
 def ms_per_step(step, steps: int, device: torch.device) -> float:
-    _sync(device)
+    sync(device)
     start = time.perf_counter()
     for _ in range(steps):
         step()
-    _sync(device)
+    sync(device)
     return (time.perf_counter() - start) / steps * 1e3
 
 
@@ -79,7 +75,7 @@ def child_main(model: str, seeds: int, steps: int, device: str, repeats: int) ->
     step = trainer_stepper(model, seeds, device)
     for _ in range(WARMUP):
         step()
-    _sync(dev)
+    sync(dev)
     print("ready", flush=True)
     sys.stdin.readline()
     print(json.dumps({"ms": min(ms_per_step(step, steps, dev) for _ in range(repeats))}), flush=True)

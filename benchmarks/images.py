@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from machine import machine_facts  # benchmarks/machine.py, beside this script
+from machine import machine_facts, sync  # benchmarks/machine.py, beside this script
 from torch.utils.data import DataLoader, TensorDataset
 
 from genbench.config import TrainSettings
@@ -42,10 +42,6 @@ CONV = ("dcgan28", "conv-vae28", "dcgan-tf28", "conv-vae-tf28", "dcgan", "conv-v
 SHAPES = {"dcgan": (1, 28, 28), "conv-vae": (1, 28, 28)}  # study 001's MNIST size; others: their own
 CONTIGUOUS = ("dcgan-tf28",)  # convolutional, but the mnist preset trains it contiguous (faster, see --sweep)
 
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def reference_images_per_s(name: str, data: np.ndarray, steps: int, warmup: int, device: torch.device) -> float:
@@ -65,7 +61,7 @@ def reference_images_per_s(name: str, data: np.ndarray, steps: int, warmup: int,
     while True:
         for (x,) in loader:
             if done == warmup:
-                _sync(device)
+                sync(device)
                 start = time.perf_counter()
             x = x.to(device)
             if model.family == "vae":
@@ -86,7 +82,7 @@ def reference_images_per_s(name: str, data: np.ndarray, steps: int, warmup: int,
                 opt_g.step()
             done += 1
             if done == warmup + steps:
-                _sync(device)
+                sync(device)
                 return steps * BATCH / (time.perf_counter() - start)
 
 
@@ -113,10 +109,10 @@ def genbench_images_per_s(name: str, data: np.ndarray, steps: int, warmup: int, 
     batches = trainer.streams.batches(len(data), BATCH)
     for i in range(warmup + steps):
         if i == warmup:
-            _sync(device)
+            sync(device)
             start = time.perf_counter()
         trainer.train_batch(trainer.batch(batches[i % len(batches)]))
-    _sync(device)
+    sync(device)
     return steps * BATCH / (time.perf_counter() - start)
 
 

@@ -3,7 +3,7 @@ extensions that decide which kernels PyTorch can use (AVX-512, AVX512-BF16, AMX)
 counts and library versions. Also a peak-throughput probe (one large matmul), so a
 benchmark can say what fraction of the machine's peak it reached.
 
-Usage (from a benchmark): ``from machine import machine_facts, matmul_peak``.
+Usage (from a benchmark): ``from machine import machine_facts, matmul_peak, sync``.
 """
 from __future__ import annotations
 
@@ -110,12 +110,13 @@ def _gpus() -> list[dict]:
     builds torch runs with (empty on a CPU-only machine)."""
     if not torch.cuda.is_available():
         return []
+    driver = _nvidia_driver()
     out = []
     for i in range(torch.cuda.device_count()):
         props = torch.cuda.get_device_properties(i)
         out.append({"name": props.name, "memory_gib": round(props.total_memory / 2 ** 30, 1),
                     "capability": f"{props.major}.{props.minor}", "multiprocessors": props.multi_processor_count,
-                    "cuda": torch.version.cuda, "driver": _nvidia_driver()})
+                    "cuda": torch.version.cuda, "driver": driver})
     return out
 
 
@@ -126,6 +127,12 @@ def _nvidia_driver() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.split()[0] if out.strip() else None
+
+
+def sync(device: torch.device) -> None:
+    """Wait for ``device``'s queued work, so that a clock read next counts it (a no-op on the CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def cpu_seconds() -> float:

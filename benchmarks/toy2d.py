@@ -35,7 +35,6 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from genbench.config import apply_overrides, load_preset, parse_sets, resolve, set_all_epochs
 from genbench.executors import EXECUTORS
-from genbench.executors.processes import auto_workers
 from genbench.io import write_json
 from genbench.layout import StudyFolder, load_splits
 from genbench.metrics import evaluate
@@ -170,15 +169,16 @@ def main() -> int:
             print(f"reference {dataset}/{model}: {result['reference']['runs'][f'{dataset}/{model}']}", flush=True)
     result["reference"]["train_seconds_total"] = ref_total
 
-    with tempfile.TemporaryDirectory() as tmp, OtherLoad() as load:
-        start, cpu = time.perf_counter(), cpu_seconds()
+    with tempfile.TemporaryDirectory() as tmp:
         runtime = Runtime(device=device, quiet=True)
-        workers = args.workers if args.workers == "auto" else int(args.workers)
-        jobs = plan(fast, Path(tmp) / "toy2d", say=lambda text: None)
-        result["genbench"]["worker_processes"] = (auto_workers(jobs, runtime) if workers == "auto"
-                                                  else min(workers, len(jobs)))
-        run_study(fast, Path(tmp) / "toy2d", runtime, EXECUTORS.get("local")(workers=workers))
-        wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu
+        executor = EXECUTORS.get("local")(workers=args.workers if args.workers == "auto" else int(args.workers))
+        # How many worker processes the study gets, decided before the clock starts.
+        result["genbench"]["worker_processes"] = executor.workers_for(plan(fast, Path(tmp) / "toy2d", say=print),
+                                                                      runtime)
+        with OtherLoad() as load:
+            start, cpu = time.perf_counter(), cpu_seconds()
+            run_study(fast, Path(tmp) / "toy2d", runtime, executor)
+            wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu
         values = summary_values(StudyFolder(Path(tmp) / "toy2d").collect_summary(fast))
     runs = {}
     checks = []

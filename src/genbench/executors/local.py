@@ -24,8 +24,12 @@ class LocalExecutor:
             raise GenbenchError(f"local executor: workers={workers!r}; expected a positive number or auto")
         self.workers = workers
 
+    def workers_for(self, jobs: list[GroupJob], runtime: Runtime) -> int:
+        """The worker processes :meth:`run` starts for ``jobs`` (1: none, this process)."""
+        return auto_workers(jobs, runtime) if self.workers == "auto" else min(self.workers, max(1, len(jobs)))
+
     def run(self, jobs: list[GroupJob], runtime: Runtime, events: StudyEvents) -> None:
-        workers = auto_workers(jobs, runtime) if self.workers == "auto" else min(self.workers, max(1, len(jobs)))
+        workers = self.workers_for(jobs, runtime)
         if workers > 1:
             run_in_processes(jobs, runtime, events, workers)
             return
