@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 from pydantic import ValidationError
@@ -101,3 +105,50 @@ def test_auto_on_a_gpu_takes_bf16_only_where_it_is_in_hardware_and_not_for_narro
     assert asked and not any(asked)  # emulated bf16 (a V100, a T4) does not count
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: including_emulation)
     assert auto_precision(gpu) == "fp32"  # only emulated here
+
+
+# Study 001's dcgan training on the CPU (batch 128): by default glibc hands a step's
+# freed activation buffers back to the kernel and the next step faults them in again.
+FAULTS_PER_STEP = """
+import resource, numpy as np, torch
+from genbench.config import TrainSettings
+from genbench.hardware import keep_freed_memory
+from genbench.models import build_model
+from genbench.train import make_trainer
+torch.set_num_threads(1)
+data = np.random.default_rng(0).integers(0, 256, (512, 1, 28, 28), dtype=np.uint8)
+trainer = make_trainer([build_model("dcgan", (1, 28, 28), {})], data, data[:64],
+                       TrainSettings(epochs=1, batch_size=128, precision="fp32"), [0], torch.device("cpu"))
+assert keep_freed_memory.cache_info().currsize == 1  # the trainer asked for it
+batches = trainer.streams.batches(len(data), 128)
+for idx in batches:
+    trainer.train_batch(trainer.batch(idx))
+start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for idx in batches:
+    trainer.train_batch(trainer.batch(idx))
+print(keep_freed_memory(), (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start) / len(batches))
+"""
+
+
+def faults_per_step(**env: str) -> tuple[str, float]:
+    """(whether malloc keeps freed memory, page faults per step) in a fresh process."""
+    environ = {k: v for k, v in os.environ.items() if k not in hardware.MALLOC_ENV and k != "GENBENCH_KEEP_MEMORY"}
+    out = subprocess.run([sys.executable, "-c", FAULTS_PER_STEP], env={**environ, **env}, check=True,
+                         capture_output=True, text=True).stdout.split()
+    return out[0], float(out[1])
+
+
+def on_glibc() -> bool:
+    try:
+        return bool(os.confstr("CS_GNU_LIBC_VERSION"))
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+@pytest.mark.skipif(not on_glibc(), reason="glibc's malloc only")
+def test_a_cpu_trainer_keeps_freed_memory_for_the_next_step_unless_the_user_says_otherwise():
+    kept, faults = faults_per_step()
+    assert kept == "True" and faults < 2000  # 0-400 here
+    for env in ({"GENBENCH_KEEP_MEMORY": "0"}, {"MALLOC_TRIM_THRESHOLD_": "131072"}):
+        kept, faults = faults_per_step(**env)
+        assert kept == "False" and faults > 5000  # 14,000-105,000 here

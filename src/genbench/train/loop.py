@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from genbench.config import TrainSettings
 from genbench.distributed import DataParallel, World
 from genbench.errors import GenbenchError, TrainingDiverged
-from genbench.hardware import narrow_products, resolve_precision
+from genbench.hardware import keep_freed_memory, narrow_products, resolve_precision
 from genbench.train.adam import LeanAdam
 from genbench.train.stacked import Stacked
 
@@ -178,6 +178,8 @@ class Trainer:
                  seeds: list[int], device: torch.device) -> None:
         self.models, self.train, self.holdout = models, train, holdout
         self.settings, self.seeds, self.device = settings, seeds, device
+        if device.type == "cpu":
+            keep_freed_memory()  # a step's buffers are reused, not faulted in anew each step
         for model in models:
             model.to(device)
             if settings.channels_last:
