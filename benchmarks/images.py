@@ -1,13 +1,14 @@
 """Training speed of every image model: genbench's loop at its image defaults (data held
 as one uint8 tensor on the device, bf16 autocast, channels_last for convolutional
-models as the presets set it (all but dcgan-tf28), fused Adam, one matrix product per output
-position for convolutions on tiny maps) against a straightforward reference loop (DataLoader over a float
-TensorDataset, per-batch ``.to()``, default Adam, fp32, contiguous layout, every
-convolution a plain ``nn.Conv2d``), side by side, batch 128, images per second over
-timed steps after warm-up, best of ``--repeats``. The reference runs in a process of its
-own with glibc's default malloc, as a user's loop would; genbench's trainer makes its
-process keep freed memory (``hardware.keep_freed_memory``), so the reference is also
-timed there (``reference_kept_memory_img_s``) to show what that part of the speed-up is.
+models as the presets set it (all but dcgan-tf28), fused Adam, matrix products for the
+convolutions on tiny maps and from the latent code) against a straightforward reference
+loop (DataLoader over a float TensorDataset, per-batch ``.to()``, default Adam, fp32,
+contiguous layout, every convolution the plain torch layer), side by side, batch 128,
+images per second over timed steps after warm-up, best of ``--repeats``. The reference
+runs in a process of its own with glibc's default malloc, as a user's loop would;
+genbench's trainer makes its process keep freed memory (``hardware.keep_freed_memory``),
+so the reference is also timed there (``reference_kept_memory_img_s``) to show what that
+part of the speed-up is.
 
 Random images of each model's shape stand in for data: speed does not depend on pixel
 values. Quality at bf16 is checked separately (``--quality``): a GAN (default ``dcgan``,
@@ -36,6 +37,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from genbench.config import TrainSettings
 from genbench.io import write_json
 from genbench.models import MODELS, build_model, count_parameters
+from genbench.models.dcgan import LatentConvTranspose2d
 from genbench.models.tf28 import TinyMapConv2d
 from genbench.runtime import resolve_device
 from genbench.train import make_trainer
@@ -109,18 +111,22 @@ def genbench_settings(name: str, **overrides) -> TrainSettings:
     return TrainSettings(**{**base, **overrides})
 
 
+# genbench's CPU forms of convolutions, each a subclass of the torch layer it computes
+CPU_CONVOLUTIONS = {TinyMapConv2d: nn.Conv2d, LatentConvTranspose2d: nn.ConvTranspose2d}
+
+
 def plain_convolutions(model: nn.Module) -> None:
-    """Every TinyMapConv2d computed as the plain nn.Conv2d it subclasses."""
+    """Every TinyMapConv2d and LatentConvTranspose2d computed as the plain torch layer it subclasses."""
     for layer in model.modules():
-        if isinstance(layer, TinyMapConv2d):
-            layer.__class__ = nn.Conv2d
+        if type(layer) in CPU_CONVOLUTIONS:
+            layer.__class__ = CPU_CONVOLUTIONS[type(layer)]
 
 
 def genbench_images_per_s(name: str, data: np.ndarray, steps: int, warmup: int, device: torch.device,
-                          tiny_map: bool = True, **settings) -> float:
+                          cpu_forms: bool = True, **settings) -> float:
     torch.manual_seed(0)
     model = build_model(name, data.shape[1:], {})
-    if not tiny_map:
+    if not cpu_forms:
         plain_convolutions(model)
     trainer = make_trainer([model], data, data[:256], genbench_settings(name, **settings), [0], device)
     batches = trainer.streams.batches(len(data), BATCH)
@@ -135,14 +141,14 @@ def genbench_images_per_s(name: str, data: np.ndarray, steps: int, warmup: int, 
 
 def sweep(name: str, data: np.ndarray, args: argparse.Namespace, device: torch.device, ref: float) -> dict:
     """img/s and speed-up over ``ref`` of genbench's loop under each precision and layout
-    (and with TinyMapConv2d layers as plain convolutions), best of ``args.repeats``."""
-    has_tiny_map = any(isinstance(m, TinyMapConv2d) for m in build_model(name, data.shape[1:], {}).modules())
-    combos = [(p, cl, t) for p in ("fp32", "bf16") for cl in (False, True) for t in ((True, False) if has_tiny_map else (True,))]
+    (and with TinyMapConv2d and LatentConvTranspose2d layers as the plain torch layers), best of ``args.repeats``."""
+    has_cpu_forms = any(type(m) in CPU_CONVOLUTIONS for m in build_model(name, data.shape[1:], {}).modules())
+    combos = [(p, cl, t) for p in ("fp32", "bf16") for cl in (False, True) for t in ((True, False) if has_cpu_forms else (True,))]
     out = {}
     for _ in range(args.repeats):
-        for precision, channels_last, tiny_map in combos:
-            key = f"{precision}{'+channels_last' if channels_last else ''}{'' if tiny_map else '+plain_conv'}"
-            rate = genbench_images_per_s(name, data, args.steps, args.warmup, device, tiny_map, precision=precision,
+        for precision, channels_last, cpu_forms in combos:
+            key = f"{precision}{'+channels_last' if channels_last else ''}{'' if cpu_forms else '+plain_conv'}"
+            rate = genbench_images_per_s(name, data, args.steps, args.warmup, device, cpu_forms, precision=precision,
                                          channels_last=channels_last)
             out[key] = max(out.get(key, 0.0), rate)
     for key, rate in out.items():
@@ -203,8 +209,8 @@ def main() -> None:
     parser.add_argument("--quality-epochs", type=int, default=1)
     parser.add_argument("--quality-seeds", default="0", help="comma-separated seeds, each trained in both precisions")
     parser.add_argument("--sweep", action="store_true",
-                        help="also time genbench's loop in fp32/bf16 x contiguous/channels_last (x tiny-map convolutions on/off "
-                             "where a model has TinyMapConv2d layers), to pick per-CPU defaults")
+                        help="also time genbench's loop in fp32/bf16 x contiguous/channels_last (x genbench's CPU forms of convolutions on/off "
+                             "where a model has TinyMapConv2d or LatentConvTranspose2d layers), to pick per-CPU defaults")
     parser.add_argument("--out")
     args = parser.parse_args()
     cpu_settings(args.threads)

@@ -1,0 +1,47 @@
+import pytest
+import torch
+from torch import nn
+
+from genbench.models import build_model
+from genbench.models.dcgan import LatentConvTranspose2d
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_latent_conv_matches_conv_transpose_forward_and_backward(bias, layout):
+    torch.manual_seed(0)
+    plain = nn.ConvTranspose2d(6, 5, (7, 4), 1, 0, bias=bias).double()
+    latent = LatentConvTranspose2d(6, 5, (7, 4), 1, 0, bias=bias).double()
+    latent.load_state_dict(plain.state_dict())
+    latent.to(memory_format=layout)
+    assert list(latent.state_dict()) == list(plain.state_dict())
+    z = torch.randn(3, 6, 1, 1, dtype=torch.float64)
+    za, zb = z.clone().requires_grad_(), z.clone().requires_grad_()
+    ya, yb = plain(za), latent(zb)
+    assert yb.is_contiguous(memory_format=layout)
+    torch.testing.assert_close(yb, ya)
+    grad = torch.randn_like(ya)
+    ya.backward(grad)
+    yb.backward(grad)
+    torch.testing.assert_close(zb.grad, za.grad)
+    torch.testing.assert_close(latent.weight.grad, plain.weight.grad)
+    if bias:
+        torch.testing.assert_close(latent.bias.grad, plain.bias.grad)
+
+
+def test_a_larger_map_runs_the_transposed_convolution_and_what_it_does_not_compute_is_refused():
+    plain, latent = nn.ConvTranspose2d(2, 3, 3, 2, 0), LatentConvTranspose2d(2, 3, 3, 2, 0)
+    latent.load_state_dict(plain.state_dict())
+    x = torch.randn(1, 2, 4, 4)
+    torch.testing.assert_close(latent(x), plain(x))
+    for kwargs in ({"groups": 2}, {"dilation": 2}, {"padding": 1}, {"output_padding": 1, "stride": 2}):
+        with pytest.raises(ValueError, match="supports groups=1"):
+            LatentConvTranspose2d(2, 4, 3, **kwargs)
+
+
+@pytest.mark.parametrize("name", ["dcgan", "conv-vae", "sngan", "wgan-gp"])
+def test_the_dcgan_generator_stacks_start_with_it(name):
+    net = build_model(name, (1, 28, 28), {})
+    net = net.generator if hasattr(net, "generator") else net.decoder
+    first = next(m for m in net.modules() if isinstance(m, nn.ConvTranspose2d))
+    assert type(first) is LatentConvTranspose2d and first.kernel_size == (7, 7)
