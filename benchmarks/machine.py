@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from genbench.hardware import cpu_info, isa
+from genbench.hardware import MALLOC_ENV, cpu_info, isa
 
 def _cpu_mhz() -> float | None:
     try:
@@ -97,7 +97,8 @@ def machine_facts() -> dict:
         "mkl_version": _mkl_version(),
         "openmp_available": torch.backends.openmp.is_available(),
         "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "DNNL_MAX_CPU_ISA",
-                                           "ONEDNN_MAX_CPU_ISA", "TORCHINDUCTOR_CACHE_DIR") if k in os.environ},
+                                           "ONEDNN_MAX_CPU_ISA", "TORCHINDUCTOR_CACHE_DIR", "GENBENCH_KEEP_MEMORY",
+                                           "GLIBC_TUNABLES", *MALLOC_ENV) if k in os.environ},
         "load_average": load,
         "python": platform.python_version(),
         "platform": platform.platform(),
