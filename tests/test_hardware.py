@@ -132,7 +132,8 @@ print(keep_freed_memory(), (resource.getrusage(resource.RUSAGE_SELF).ru_minflt -
 
 def faults_per_step(**env: str) -> tuple[str, float]:
     """(whether malloc keeps freed memory, page faults per step) in a fresh process."""
-    environ = {k: v for k, v in os.environ.items() if k not in hardware.MALLOC_ENV and k != "GENBENCH_KEEP_MEMORY"}
+    unset = (*hardware.MALLOC_ENV, "GENBENCH_KEEP_MEMORY", "GLIBC_TUNABLES")
+    environ = {k: v for k, v in os.environ.items() if k not in unset}
     out = subprocess.run([sys.executable, "-c", FAULTS_PER_STEP], env={**environ, **env}, check=True,
                          capture_output=True, text=True).stdout.split()
     return out[0], float(out[1])
@@ -147,8 +148,9 @@ def on_glibc() -> bool:
 
 @pytest.mark.skipif(not on_glibc(), reason="glibc's malloc only")
 def test_a_cpu_trainer_keeps_freed_memory_for_the_next_step_unless_the_user_says_otherwise():
-    kept, faults = faults_per_step()
-    assert kept == "True" and faults < 2000  # 0-400 here
+    kept, kept_faults = faults_per_step()
+    assert kept == "True" and kept_faults < 2000  # 0-400 here
+    # glibc's defaults: 10,000-30,000 here; the user's trim threshold: about 100,000
     for env in ({"GENBENCH_KEEP_MEMORY": "0"}, {"MALLOC_TRIM_THRESHOLD_": "131072"}):
         kept, faults = faults_per_step(**env)
-        assert kept == "False" and faults > 5000  # 14,000-105,000 here
+        assert kept == "False" and faults > 5 * max(kept_faults, 200)

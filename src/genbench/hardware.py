@@ -138,13 +138,15 @@ def keep_freed_memory() -> bool:
     By default glibc serves a block above its (adaptive) mmap threshold with fresh pages
     from the kernel and trims freed memory at the heap's top back to the kernel; a CPU
     training step frees and allocates the same activation buffers every step, so each
-    step pays again for zero-filled pages: about 6,000 page faults per step of study
-    001's dcgan at batch 128 (48 ms per step, 40 ms without them) and 1.7 million in a
-    3-epoch toy2d run (0.24 million without). PyTorch's CPU allocator is plain malloc, so
-    the fix is malloc's own: fixed mmap and trim thresholds (``mallopt``), which a
-    process keeps at most ``TRIM_THRESHOLD`` of freed memory for. Applied once per
-    process; skipped where the C library is not glibc, where the user configures malloc
-    (the ``MALLOC_*_`` variables or ``GLIBC_TUNABLES``) or sets ``GENBENCH_KEEP_MEMORY=0``.
+    step pays again for zero-filled pages: study 001's dcgan at batch 128 took about
+    6,000 page faults per step in bf16 on two threads (48 ms per step, 40 ms without
+    them), 10,000-30,000 in fp32 on one; a 3-epoch toy2d run 1.7 million (0.24 million
+    without). PyTorch's CPU allocator is plain malloc, so the fix is malloc's own: fixed
+    mmap and trim thresholds (``mallopt``), with which a process keeps at most
+    ``TRIM_THRESHOLD`` of freed memory. Applied once per process, for the rest of it;
+    skipped where the C library is not glibc, where the user configures malloc (any of
+    ``MALLOC_ENV`` set, or ``glibc.malloc`` tunables in ``GLIBC_TUNABLES``) or sets
+    ``GENBENCH_KEEP_MEMORY=0``.
     """
     if os.environ.get("GENBENCH_KEEP_MEMORY", "1") == "0" or any(name in os.environ for name in MALLOC_ENV):
         return False
@@ -153,7 +155,7 @@ def keep_freed_memory() -> bool:
     try:
         if not os.confstr("CS_GNU_LIBC_VERSION"):
             return False
-    except (ValueError, OSError):  # not glibc (macOS, musl) or no such name
+    except (AttributeError, ValueError, OSError):  # no confstr (Windows), not glibc (macOS, musl)
         return False
     mallopt = ctypes.CDLL(None).mallopt
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int

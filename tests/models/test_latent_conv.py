@@ -45,3 +45,22 @@ def test_the_dcgan_generator_stacks_start_with_it(name):
     net = net.generator if hasattr(net, "generator") else net.decoder
     first = next(m for m in net.modules() if isinstance(m, nn.ConvTranspose2d))
     assert type(first) is LatentConvTranspose2d and first.kernel_size == (7, 7)
+
+
+def test_under_spectral_norm_autocast_and_unbatched_input_it_behaves_as_conv_transpose():
+    torch.manual_seed(0)
+    plain = nn.utils.parametrizations.spectral_norm(nn.ConvTranspose2d(6, 5, 4, 1, 0).double())
+    latent = nn.utils.parametrizations.spectral_norm(LatentConvTranspose2d(6, 5, 4, 1, 0).double())
+    latent.load_state_dict(plain.state_dict())
+    z = torch.randn(3, 6, 1, 1, dtype=torch.float64)
+    ya, yb = plain(z), latent(z)
+    torch.testing.assert_close(yb, ya)
+    ya.sum().backward()
+    yb.sum().backward()
+    original = "parametrizations.weight.original"
+    torch.testing.assert_close(latent.get_parameter(original).grad, plain.get_parameter(original).grad)
+    plain, latent = nn.ConvTranspose2d(6, 5, 4, 1, 0), LatentConvTranspose2d(6, 5, 4, 1, 0)
+    latent.load_state_dict(plain.state_dict())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert latent(z.float()).dtype == plain(z.float()).dtype == torch.bfloat16
+    torch.testing.assert_close(latent(z[0].float()), plain(z[0].float()))  # unbatched

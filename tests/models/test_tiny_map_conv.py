@@ -49,3 +49,23 @@ def test_dcgan_tf28_uses_it_only_on_its_4x4_map():
 def test_a_subclassed_torch_layer_is_not_stacked():
     assert can_stack(nn.Sequential(nn.Linear(2, 3), nn.ReLU()))
     assert not can_stack(nn.Sequential(TinyMapConv2d(1, 2, 3), nn.Flatten(), nn.Linear(2, 1)))
+
+
+def test_under_spectral_norm_autocast_and_odd_batches_it_behaves_as_conv2d():
+    torch.manual_seed(0)
+    plain = nn.utils.parametrizations.spectral_norm(nn.Conv2d(4, 3, 5, stride=2, padding=2).double())
+    tiny = nn.utils.parametrizations.spectral_norm(TinyMapConv2d(4, 3, 5, stride=2, padding=2).double())
+    tiny.load_state_dict(plain.state_dict())  # the same weight and power-iteration vectors
+    x = torch.randn(2, 4, 4, 4, dtype=torch.float64)
+    ya, yb = plain(x), tiny(x)  # one power iteration each: the weight is read once per forward
+    torch.testing.assert_close(yb, ya)
+    ya.sum().backward()
+    yb.sum().backward()
+    original = "parametrizations.weight.original"
+    torch.testing.assert_close(tiny.get_parameter(original).grad, plain.get_parameter(original).grad)
+    plain, tiny = nn.Conv2d(4, 3, 5, stride=2, padding=2), TinyMapConv2d(4, 3, 5, stride=2, padding=2)
+    tiny.load_state_dict(plain.state_dict())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert tiny(x.float()).dtype == plain(x.float()).dtype == torch.bfloat16
+    for odd in (torch.randn(4, 4, 4), torch.randn(0, 4, 4, 4)):  # unbatched; empty batch
+        torch.testing.assert_close(tiny(odd), plain(odd))

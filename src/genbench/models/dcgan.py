@@ -50,20 +50,20 @@ class LatentConvTranspose2d(nn.ConvTranspose2d):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        if (self.groups != 1 or self.dilation != (1, 1) or self.padding != (0, 0) or self.output_padding != (0, 0)
-                or self.padding_mode != "zeros"):
+        if self.groups != 1 or self.dilation != (1, 1) or self.padding != (0, 0) or self.output_padding != (0, 0):
             raise ValueError("LatentConvTranspose2d supports groups=1, dilation=1 and no padding only")
 
     def forward(self, x: Tensor, output_size: list[int] | None = None) -> Tensor:
-        if x.device.type != "cpu" or x.shape[-2:] != (1, 1) or output_size is not None:
+        if x.device.type != "cpu" or x.dim() != 4 or x.shape[-2:] != (1, 1) or output_size is not None:
             return super().forward(x, output_size)
         n, (kh, kw) = x.shape[0], self.kernel_size
-        if self.weight.is_contiguous(memory_format=torch.channels_last):  # (in, kh, kw, out) in memory
-            out = (x.flatten(1) @ self.weight.permute(0, 2, 3, 1).reshape(self.in_channels, -1))
+        weight = self.weight  # read once: a parametrization (spectral norm) recomputes it per read
+        if weight.is_contiguous(memory_format=torch.channels_last):  # (in, kh, kw, out) in memory
+            out = (x.flatten(1) @ weight.permute(0, 2, 3, 1).reshape(self.in_channels, -1))
             out = out.view(n, kh, kw, self.out_channels).permute(0, 3, 1, 2)
         else:
-            out = (x.flatten(1) @ self.weight.reshape(self.in_channels, -1)).view(n, self.out_channels, kh, kw)
-        return out if self.bias is None else out + self.bias[:, None, None]
+            out = (x.flatten(1) @ weight.reshape(self.in_channels, -1)).view(n, self.out_channels, kh, kw)
+        return out if self.bias is None else out + self.bias.to(out.dtype)[:, None, None]
 
 
 def generator_stack(latent: int, channels: int, size: int, width: int, head: list[nn.Module]) -> nn.Sequential:

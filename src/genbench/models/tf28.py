@@ -27,7 +27,7 @@ class TinyMapConv2d(nn.Conv2d):
     maps with many channels, such as dcgan-tf28's 5x5 convolution from 256 to 512
     channels on a 4x4 map (2x2 out), oneDNN's backward pass is slow: forward + backward
     at batch 128 in bf16 took 88 ms as a convolution and 37 ms as unfold (im2col) + one
-    matrix product on a 2-core Xeon. Per output position, the input window that lies
+    matrix product on a 2-core CPU. Per output position, the input window that lies
     inside the map times the kernel taps that meet it is one product with no padding
     zeros, and its backward needs no col2im (which ran a scalar loop in bf16): on a Zen 5
     that made dcgan-tf28's whole step 0.90x the unfold version's (141 against 157 ms).
@@ -41,8 +41,9 @@ class TinyMapConv2d(nn.Conv2d):
             raise ValueError("TinyMapConv2d supports groups=1, dilation=1 and numeric zero padding only")
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.device.type != "cpu":
+        if x.device.type != "cpu" or x.dim() != 4 or x.numel() == 0:  # unbatched or empty: torch's own
             return super().forward(x)
+        weight = self.weight  # read once: a parametrization (spectral norm) recomputes it per read
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
         n, _, h, w = x.shape
         out_h, out_w = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
@@ -55,13 +56,16 @@ class TinyMapConv2d(nn.Conv2d):
                 right = max(left, min(w, ox * sw - pw + kw))
                 size = self.in_channels * (bottom - top) * (right - left)
                 window = x[:, :, top:bottom, left:right].reshape(n, size)
-                taps = self.weight[:, :, top - oy * sh + ph:bottom - oy * sh + ph,
+                taps = weight[:, :, top - oy * sh + ph:bottom - oy * sh + ph,
                                    left - ox * sw + pw:right - ox * sw + pw].reshape(self.out_channels, size)
                 products.append(window @ taps.t())
         out = torch.stack(products, dim=-1)  # (N, out channels, positions)
         if self.bias is not None:
-            out = out + self.bias[:, None]
+            out = out + self.bias.to(out.dtype)[:, None]  # bf16 under autocast, as nn.Conv2d gives
         return out.view(n, -1, out_h, out_w)
+
+
+UnfoldConv2d = TinyMapConv2d  # its name until 2026-12-04: whole models pickled before still load
 
 
 TINY_MAP_MAX_SIZE = 4  # input maps up to this size use TinyMapConv2d (see its docstring)
