@@ -57,7 +57,7 @@ class TinyMapConv2d(nn.Conv2d):
                 size = self.in_channels * (bottom - top) * (right - left)
                 window = x[:, :, top:bottom, left:right].reshape(n, size)
                 taps = weight[:, :, top - oy * sh + ph:bottom - oy * sh + ph,
-                                   left - ox * sw + pw:right - ox * sw + pw].reshape(self.out_channels, size)
+                              left - ox * sw + pw:right - ox * sw + pw].reshape(self.out_channels, size)
                 products.append(window @ taps.t())
         out = torch.stack(products, dim=-1)  # (N, out channels, positions)
         if self.bias is not None:
