@@ -5,6 +5,7 @@ from torch import nn
 from genbench.models import build_model
 from genbench.models.tf28 import TinyMapConv2d
 from genbench.train.stacked import can_stack
+from tests.models.layer_checks import assert_computes_as
 
 
 @pytest.mark.parametrize("shape,k,stride,pad", [((3, 256, 4, 4), 5, 2, 2), ((2, 8, 7, 5), 3, 2, 1), ((2, 4, 6, 6), 5, 1, 0),
@@ -17,16 +18,7 @@ def test_tiny_map_conv_matches_conv2d_forward_and_backward(shape, k, stride, pad
     tiny.load_state_dict(plain.state_dict())
     tiny.to(memory_format=layout)
     assert list(tiny.state_dict()) == list(plain.state_dict())
-    x = torch.randn(shape, dtype=torch.float64).contiguous(memory_format=layout)
-    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
-    ya, yb = plain(xa), tiny(xb)
-    torch.testing.assert_close(yb, ya)
-    grad = torch.randn_like(ya)
-    ya.backward(grad)
-    yb.backward(grad)
-    torch.testing.assert_close(xb.grad, xa.grad)
-    torch.testing.assert_close(tiny.weight.grad, plain.weight.grad)
-    torch.testing.assert_close(tiny.bias.grad, plain.bias.grad)
+    assert_computes_as(plain, tiny, torch.randn(shape, dtype=torch.float64).contiguous(memory_format=layout))
 
 
 def test_without_bias_and_refusing_what_it_does_not_compute():
@@ -57,12 +49,7 @@ def test_under_spectral_norm_autocast_and_odd_batches_it_behaves_as_conv2d():
     tiny = nn.utils.parametrizations.spectral_norm(TinyMapConv2d(4, 3, 5, stride=2, padding=2).double())
     tiny.load_state_dict(plain.state_dict())  # the same weight and power-iteration vectors
     x = torch.randn(2, 4, 4, 4, dtype=torch.float64)
-    ya, yb = plain(x), tiny(x)  # one power iteration each: the weight is read once per forward
-    torch.testing.assert_close(yb, ya)
-    ya.sum().backward()
-    yb.sum().backward()
-    original = "parametrizations.weight.original"
-    torch.testing.assert_close(tiny.get_parameter(original).grad, plain.get_parameter(original).grad)
+    assert_computes_as(plain, tiny, x)  # one power iteration each: the weight is read once per forward
     plain, tiny = nn.Conv2d(4, 3, 5, stride=2, padding=2), TinyMapConv2d(4, 3, 5, stride=2, padding=2)
     tiny.load_state_dict(plain.state_dict())
     with torch.autocast("cpu", dtype=torch.bfloat16):
