@@ -35,7 +35,6 @@ MODELS = ("mlp-vae", "mlp-gan")
 WARMUP = 30  # steps before timing: compiling, CUDA's lazy start, cuBLAS handles
 
 
-
 def ms_per_step(step, steps: int, device: torch.device) -> float:
     sync(device)
     start = time.perf_counter()

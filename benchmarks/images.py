@@ -50,7 +50,6 @@ SHAPES = {"dcgan": (1, 28, 28), "conv-vae": (1, 28, 28)}  # study 001's MNIST si
 CONTIGUOUS = ("dcgan-tf28",)  # convolutional, but the mnist preset trains it contiguous (faster, see --sweep)
 
 
-
 def reference_images_per_s(name: str, data: np.ndarray, steps: int, warmup: int, device: torch.device) -> float:
     """pytorch/examples style: DataLoader, .to(device) per batch, Adam, fp32."""
     torch.manual_seed(0)
@@ -143,9 +142,11 @@ def genbench_images_per_s(name: str, data: np.ndarray, steps: int, warmup: int, 
 
 def sweep(name: str, data: np.ndarray, args: argparse.Namespace, device: torch.device, ref: float) -> dict:
     """img/s and speed-up over ``ref`` of genbench's loop under each precision and layout
-    (and with TinyMapConv2d and LatentConvTranspose2d layers as the plain torch layers), best of ``args.repeats``."""
+    (and with TinyMapConv2d and LatentConvTranspose2d layers as the plain torch layers),
+    best of ``args.repeats``."""
     has_cpu_forms = any(type(m) in CPU_CONVOLUTIONS for m in build_model(name, data.shape[1:], {}).modules())
-    combos = [(p, cl, t) for p in ("fp32", "bf16") for cl in (False, True) for t in ((True, False) if has_cpu_forms else (True,))]
+    forms = (True, False) if has_cpu_forms else (True,)
+    combos = [(p, cl, f) for p in ("fp32", "bf16") for cl in (False, True) for f in forms]
     out = {}
     for _ in range(args.repeats):
         for precision, channels_last, cpu_forms in combos:
@@ -211,8 +212,9 @@ def main() -> None:
     parser.add_argument("--quality-epochs", type=int, default=1)
     parser.add_argument("--quality-seeds", default="0", help="comma-separated seeds, each trained in both precisions")
     parser.add_argument("--sweep", action="store_true",
-                        help="also time genbench's loop in fp32/bf16 x contiguous/channels_last (x genbench's CPU forms of convolutions on/off "
-                             "where a model has TinyMapConv2d or LatentConvTranspose2d layers), to pick per-CPU defaults")
+                        help="also time genbench's loop in fp32/bf16 x contiguous/channels_last (x genbench's CPU "
+                             "forms of convolutions on/off where a model has TinyMapConv2d or LatentConvTranspose2d "
+                             "layers), to pick per-CPU defaults")
     parser.add_argument("--out")
     args = parser.parse_args()
     cpu_settings(args.threads)

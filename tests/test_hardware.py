@@ -139,14 +139,7 @@ def faults_per_step(**env: str) -> tuple[str, float]:
     return out[0], float(out[1])
 
 
-def on_glibc() -> bool:
-    try:
-        return bool(os.confstr("CS_GNU_LIBC_VERSION"))
-    except (AttributeError, ValueError, OSError):
-        return False
-
-
-@pytest.mark.skipif(not on_glibc(), reason="glibc's malloc only")
+@pytest.mark.skipif(not hardware.glibc(), reason="glibc's malloc only")
 def test_a_cpu_trainer_keeps_freed_memory_for_the_next_step_unless_the_user_says_otherwise():
     kept, kept_faults = faults_per_step()
     assert kept == "True" and kept_faults < 2000  # 0-400 here

@@ -131,6 +131,14 @@ TRIM_THRESHOLD = 256 << 20  # free memory kept at the top of the heap before som
 MALLOC_ENV = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_")
 
 
+def glibc() -> bool:
+    """Whether this process's C library is glibc."""
+    try:
+        return bool(os.confstr("CS_GNU_LIBC_VERSION"))
+    except (AttributeError, ValueError, OSError):  # no confstr (Windows), not glibc (macOS, musl)
+        return False
+
+
 @functools.lru_cache(maxsize=1)
 def keep_freed_memory() -> bool:
     """Have glibc's malloc keep freed blocks of up to 32 MiB for reuse; True if it now does.
@@ -150,12 +158,7 @@ def keep_freed_memory() -> bool:
     """
     if os.environ.get("GENBENCH_KEEP_MEMORY", "1") == "0" or any(name in os.environ for name in MALLOC_ENV):
         return False
-    if "glibc.malloc" in os.environ.get("GLIBC_TUNABLES", ""):
-        return False
-    try:
-        if not os.confstr("CS_GNU_LIBC_VERSION"):
-            return False
-    except (AttributeError, ValueError, OSError):  # no confstr (Windows), not glibc (macOS, musl)
+    if "glibc.malloc" in os.environ.get("GLIBC_TUNABLES", "") or not glibc():
         return False
     mallopt = ctypes.CDLL(None).mallopt
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
