@@ -18,30 +18,18 @@ Usage: python benchmarks/device_steps.py [--device cuda] [--steps 500] [--repeat
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import torch
-from machine import machine_facts, sync  # benchmarks/machine.py, beside this script
-from stacking import trainer_stepper  # benchmarks/stacking.py: genbench's trainer step as run_epoch runs it
+from machine import machine_facts  # benchmarks/machine.py, beside this script
+# benchmarks/stacking.py: genbench's trainer step as run_epoch runs it, and K processes stepping it at once
+from stacking import step_in_processes, timed, trainer_stepper
 
 from genbench.io import write_json
 from genbench.runtime import resolve_device
 
 MODELS = ("mlp-vae", "mlp-gan")
 WARMUP = 30  # steps before timing: compiling, CUDA's lazy start, cuBLAS handles
-
-
-def ms_per_step(step, steps: int, device: torch.device) -> float:
-    sync(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    sync(device)
-    return (time.perf_counter() - start) / steps * 1e3
 
 
 def variants(args: argparse.Namespace, device: torch.device) -> dict:
@@ -56,7 +44,7 @@ def variants(args: argparse.Namespace, device: torch.device) -> dict:
     best: dict = {}
     for _ in range(args.repeats):  # alternating: a shared machine's hiccups hit every variant alike
         for key, step in steppers.items():
-            best[key] = min(best.get(key, float("inf")), ms_per_step(step, args.steps, device))
+            best[key] = min(best.get(key, float("inf")), timed(step, args.steps, device)[0])
     out: dict = {}
     for (model, precision, compiled), ms in best.items():
         name = f"{precision}{'+compiled' if compiled else ''}"
@@ -65,43 +53,11 @@ def variants(args: argparse.Namespace, device: torch.device) -> dict:
     return out
 
 
-def child_main(model: str, seeds: int, steps: int, device: str, repeats: int) -> None:
-    """One of K processes: the toy2d settings, warm up, then wait for the go line on stdin
-    so that all K time the same seconds; print the best ms per step."""
-    torch.set_num_threads(1)
-    torch.set_flush_denormal(True)
-    dev = torch.device(device)
-    step = trainer_stepper(model, seeds, device)
-    for _ in range(WARMUP):
-        step()
-    sync(dev)
-    print("ready", flush=True)
-    sys.stdin.readline()
-    print(json.dumps({"ms": min(ms_per_step(step, steps, dev) for _ in range(repeats))}), flush=True)
-
-
 def shared(model: str, k: int, args: argparse.Namespace, device: torch.device) -> dict:
     """K processes stepping ``model`` at the toy2d settings at once: each one's ms per
     step, and the steps per second of all K together."""
-    cmd = [sys.executable, __file__, "--child", model, str(args.seeds), str(args.steps), str(device),
-           str(args.repeats)]
-    children = [subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in range(k)]
-    try:
-        for child in children:
-            if child.stdout.readline().strip() != "ready":
-                raise RuntimeError(f"a child process for {model} failed before it was ready")
-        for child in children:
-            child.stdin.write("go\n")
-            child.stdin.flush()
-        lines = [child.stdout.readline() for child in children]
-        if not all(line.strip() for line in lines):
-            raise RuntimeError(f"a child process for {model} failed while timing (see its error above)")
-        ms = [json.loads(line)["ms"] for line in lines]
-    finally:
-        for child in children:  # done (they exit after printing), or one failed: end the rest
-            if child.poll() is None:
-                child.kill()
-            child.wait()
+    results, _ = step_in_processes(model, args.seeds, args.steps, k, str(device), args.repeats, WARMUP)
+    ms = [r["ms"] for r in results]
     rate = sum(1e3 / m for m in ms)
     print(f"{model:8s} {k} processes: {max(ms):8.3f} ms per step each (slowest), {rate:8.0f} steps/s together",
           flush=True)
@@ -109,10 +65,6 @@ def shared(model: str, k: int, args: argparse.Namespace, device: torch.device) -
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        model, seeds, steps, device, repeats = sys.argv[2:7]
-        child_main(model, int(seeds), int(steps), device, int(repeats))
-        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--steps", type=int, default=500)

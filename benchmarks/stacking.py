@@ -35,7 +35,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 from torch.utils.flop_counter import FlopCounterMode
 
-from machine import OtherLoad, machine_facts, matmul_peak  # benchmarks/machine.py, beside this script
+from machine import OtherLoad, machine_facts, matmul_peak, sync  # benchmarks/machine.py, beside this script
 
 from genbench.config import load_preset, resolve
 from genbench.io import write_json
@@ -184,49 +184,72 @@ def trainer_stepper(model_name: str, seeds: int, device: str = "cpu", **override
     return step
 
 
-def timed(step, steps: int) -> tuple[float, float, float | None]:
-    """Wall and CPU ms per step over ``steps`` steps, and the cores other processes used meanwhile."""
+def timed(step, steps: int, device: torch.device = torch.device("cpu")) -> tuple[float, float, float | None]:
+    """Wall and CPU ms per step over ``steps`` steps (``device`` synchronised before the
+    clock stops), and the cores other processes used meanwhile."""
     with OtherLoad() as load:
+        sync(device)
         start, cpu = time.perf_counter(), time.process_time()
         for _ in range(steps):
             step()
+        sync(device)
         ms = (time.perf_counter() - start) / steps * 1e3
         cpu_ms = (time.process_time() - cpu) / steps * 1e3
     return ms, cpu_ms, load.cores
 
 
-def child_main(model: str, seeds: int, steps: int) -> None:
-    """One of a pair of processes: one thread, the toy2d settings, warm up, then wait for
-    the go line on stdin so both time the same seconds; print wall and CPU ms per step."""
+def child_main(model: str, seeds: int, steps: int, device: str, repeats: int, warmup: int) -> None:
+    """One of K processes: one thread, the toy2d settings, warm up, then wait for the go
+    line on stdin so that all K time the same seconds; print the best round's wall and CPU
+    ms per step."""
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)
-    step = trainer_stepper(model, seeds)
-    for _ in range(WARMUP):
+    dev = torch.device(device)
+    step = trainer_stepper(model, seeds, device)
+    for _ in range(warmup):
         step()
+    sync(dev)
     print("ready", flush=True)
     sys.stdin.readline()
-    ms, cpu_ms, _ = timed(step, steps)
+    ms, cpu_ms, _ = min(timed(step, steps, dev) for _ in range(repeats))
     print(json.dumps({"ms": ms, "cpu_ms": cpu_ms}), flush=True)
+
+
+def step_in_processes(model: str, seeds: int, steps: int, k: int, device: str = "cpu", repeats: int = 1,
+                      warmup: int = WARMUP) -> tuple[list[dict[str, float]], float | None]:
+    """K single-threaded processes stepping ``model`` at the toy2d settings at once, as
+    the local executor's workers do: each one's ``{"ms", "cpu_ms"}`` per step (best of
+    ``repeats`` rounds), and the cores other processes kept busy meanwhile (the K
+    processes' own share taken away)."""
+    cmd = [sys.executable, __file__, "--child", model, str(seeds), str(steps), device, str(repeats), str(warmup)]
+    children = [subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in range(k)]
+    try:
+        for child in children:
+            if child.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"a child process for {model} failed before it was ready (see its error above)")
+        with OtherLoad() as load:
+            for child in children:
+                child.stdin.write("go\n")
+                child.stdin.flush()
+            lines = [child.stdout.readline() for child in children]
+        if not all(line.strip() for line in lines):
+            raise RuntimeError(f"a child process for {model} failed while timing (see its error above)")
+        results = [json.loads(line) for line in lines]
+    finally:
+        for child in children:  # done (they exit after printing), or one failed: end the rest
+            if child.poll() is None:
+                child.kill()
+            child.wait()
+    # OtherLoad counts the K processes too: take away their busy cores' share.
+    other = None if load.cores is None else max(0.0, load.cores - sum(r["cpu_ms"] / r["ms"] for r in results))
+    return results, other
 
 
 def timed_pair(model: str, seeds: int, steps: int) -> tuple[float, float, float | None]:
     """Two single-threaded processes stepping the toy2d settings at once: ms per step of
     the pair (each one's wall time halved: two steps in that time), their mean CPU ms per
     step, and the other load meanwhile."""
-    cmd = [sys.executable, __file__, "--child", model, str(seeds), str(steps)]
-    children = [subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in range(2)]
-    for child in children:
-        if child.stdout.readline().strip() != "ready":
-            raise RuntimeError(f"pair child for {model} failed")
-    with OtherLoad() as load:
-        for child in children:
-            child.stdin.write("go\n")
-            child.stdin.flush()
-        results = [json.loads(child.stdout.readline()) for child in children]
-    for child in children:
-        child.wait()
-    # The study's OtherLoad counts the pair itself too: take away its two busy cores' share.
-    other = None if load.cores is None else max(0.0, load.cores - sum(r["cpu_ms"] / r["ms"] for r in results))
+    results, other = step_in_processes(model, seeds, steps, 2)
     return max(r["ms"] for r in results) / 2, float(np.mean([r["cpu_ms"] for r in results])), other
 
 
@@ -336,6 +359,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
-        child_main(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+        model, seeds, steps, device, repeats, warmup = sys.argv[2:8]
+        child_main(model, int(seeds), int(steps), device, int(repeats), int(warmup))
     else:
         main()

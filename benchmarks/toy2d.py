@@ -172,9 +172,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         runtime = Runtime(device=device, quiet=True)
         executor = EXECUTORS.get("local")(workers=args.workers if args.workers == "auto" else int(args.workers))
-        # How many worker processes the study gets, decided before the clock starts.
-        result["genbench"]["worker_processes"] = executor.workers_for(plan(fast, Path(tmp) / "toy2d", say=print),
-                                                                      runtime)
+        # How many worker processes the study gets, decided before the clock starts (planned
+        # silently: run_study plans again and says what it runs).
+        jobs = plan(fast, Path(tmp) / "toy2d", say=lambda _: None)
+        result["genbench"]["worker_processes"] = executor.workers_for(jobs, runtime)
         with OtherLoad() as load:
             start, cpu = time.perf_counter(), cpu_seconds()
             run_study(fast, Path(tmp) / "toy2d", runtime, executor)
