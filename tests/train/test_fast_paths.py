@@ -236,3 +236,54 @@ def test_lean_adam_with_parameters_of_two_dtypes_steps_as_fused_adam_and_builds_
     reference = run(lambda p: torch.optim.Adam(p, lr=0.1, fused=True))
     assert all(torch.equal(a, b) for a, b in zip(lean, reference))
     assert len(builds) == 1  # found mixed once; the other four steps go straight to Adam.step
+
+
+@pytest.mark.parametrize("copy_with", ["deepcopy", "pickle"])
+def test_a_copied_lean_adam_steps_on_as_fused_adam(copy_with):
+    """Optimizer pickles only its state and groups: a copy rebuilds LeanAdam's lists."""
+    import copy
+    import pickle
+
+    from genbench.train.adam import LeanAdam
+
+    def run(make):
+        torch.manual_seed(0)
+        params = [torch.randn(5, requires_grad=True), torch.randn(2, 5, requires_grad=True)]
+        opt = make(params)
+        for step in range(8):
+            if step == 4:  # a copy taken mid-run steps on in the original's place
+                opt = copy.deepcopy(opt) if copy_with == "deepcopy" else pickle.loads(pickle.dumps(opt))
+                params = opt.param_groups[0]["params"]
+            opt.zero_grad(set_to_none=True)
+            (params[0].pow(2).sum() + (params[1] * params[0]).sum()).backward()
+            opt.step()
+        return params, opt.state_dict()
+
+    lean, lean_state = run(lambda p: LeanAdam(p, lr=0.1, betas=(0.9, 0.999)))
+    reference, ref_state = run(lambda p: torch.optim.Adam(p, lr=0.1, fused=True))
+    assert all(torch.equal(a, b) for a, b in zip(lean, reference))
+    assert [float(lean_state["state"][i]["step"]) for i in (0, 1)] == [8.0, 8.0]
+
+
+def test_lean_adam_under_a_grad_scaler_unscales_and_skips_inf_steps_as_fused_adam():
+    from genbench.train.adam import LeanAdam
+
+    def run(make):
+        torch.manual_seed(0)
+        param = torch.randn(6, requires_grad=True)
+        opt, scaler = make([param]), torch.amp.GradScaler("cpu", init_scale=2.0**10)
+        scales = []
+        for step in range(6):
+            opt.zero_grad(set_to_none=True)
+            loss = param.pow(2).sum() * (float("inf") if step == 2 else 1.0)  # step 2 overflows: skipped
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            scales.append(scaler.get_scale())
+        return param, opt.state_dict(), scales
+
+    lean, lean_state, lean_scales = run(lambda p: LeanAdam(p, lr=0.1, betas=(0.9, 0.999)))
+    reference, ref_state, ref_scales = run(lambda p: torch.optim.Adam(p, lr=0.1, fused=True))
+    assert torch.equal(lean, reference)
+    assert lean_scales == ref_scales and lean_scales[2] == 2.0**9  # the overflow halved the scale
+    assert float(lean_state["state"][0]["step"]) == float(ref_state["state"][0]["step"]) == 5.0

@@ -17,7 +17,7 @@ costs of the same kind go too (on a Zen 4 they were about 5% of study 000's GAN 
 
 It falls back to ``Adam.step`` for anything but the plain case it was built for: one
 parameter group of one device and dtype, every parameter with a gradient, no AMSGrad, no
-maximize, no differentiable or capturable mode. State dicts are Adam's, so checkpoints
+maximize, no differentiable or capturable mode, no ``GradScaler``. State dicts are Adam's, so checkpoints
 load either way.
 """
 from __future__ import annotations
@@ -32,11 +32,20 @@ class LeanAdam(torch.optim.Adam):
 
     def __init__(self, params: list[Tensor], lr: float, betas: tuple[float, float]) -> None:
         super().__init__(params, lr=lr, betas=betas, fused=True)
+        self._forget_lists()
+
+    def _forget_lists(self) -> None:
         self._lists: tuple[list[Tensor], ...] | None = None  # moments and steps; None: rebuild
         self._steps: Tensor | None = None  # every parameter's step count, the lists' steps are its elements
         # Parameters of several devices or dtypes: the kernel takes one of each, so every step
         # is Adam.step's (which groups them), without trying to build the lists again.
         self._mixed = False
+
+    def __setstate__(self, state: dict) -> None:
+        """A copy or an unpickled one (``Optimizer`` pickles only its state and groups)
+        builds its lists again from its own state."""
+        super().__setstate__(state)
+        self._forget_lists()
 
     def _plain(self) -> bool:
         if len(self.param_groups) != 1:
@@ -73,7 +82,9 @@ class LeanAdam(torch.optim.Adam):
     def _step(self, closure=None):  # noqa: ANN001, ANN202
         params = self.param_groups[0]["params"]
         grads = [p.grad for p in params]
-        if closure is not None or self._mixed or not self._plain() or any(g is None for g in grads):
+        # A GradScaler sets grad_scale and found_inf for the step: Adam.step unscales and skips.
+        scaled = getattr(self, "grad_scale", None) is not None or getattr(self, "found_inf", None) is not None
+        if closure is not None or scaled or self._mixed or not self._plain() or any(g is None for g in grads):
             self._lists = None
             return _adam_step(self, closure)
         if self._lists is None:
@@ -99,7 +110,7 @@ class LeanAdam(torch.optim.Adam):
 
     def load_state_dict(self, state_dict: dict) -> None:
         super().load_state_dict(state_dict)
-        self._lists = None
+        self._forget_lists()
 
 
 # LeanAdam's step inside the wrapper Optimizer gives other optimisers' steps: the step
