@@ -168,14 +168,14 @@ def test_lean_adam_runs_step_hooks_once_and_falls_back_for_a_parameter_without_g
     opt = LeanAdam([used, unused], lr=0.1, betas=(0.9, 0.999))
     twin = torch.optim.Adam([twin_used, torch.zeros(4, requires_grad=True)], lr=0.1, fused=True)
     calls = []
-    opt.register_step_pre_hook(lambda *args: calls.append("pre"))
-    opt.register_step_post_hook(lambda *args: calls.append("post"))
+    opt.register_step_pre_hook(lambda o, args, kwargs: calls.append(("pre", args, kwargs)))
+    opt.register_step_post_hook(lambda o, args, kwargs: calls.append(("post", args, kwargs)))
     for _ in range(3):
         for o, p in ((opt, used), (twin, twin_used)):
             o.zero_grad(set_to_none=True)
             (p * torch.arange(4.0)).sum().backward()
             o.step()
-    assert calls == ["pre", "post"] * 3
+    assert calls == [("pre", (opt,), {}), ("post", (opt,), {})] * 3  # as Adam's hooks see opt.step()
     assert torch.equal(used, twin_used) and torch.equal(unused, torch.zeros(4))
 
 

@@ -73,7 +73,7 @@ class LeanAdam(torch.optim.Adam):
     def step(self, closure=None):  # noqa: ANN001, ANN201 - Optimizer.step's signature
         if (self._optimizer_step_pre_hooks or self._optimizer_step_post_hooks or torch.autograd._profiler_enabled()
                 or optimizer_module._global_optimizer_pre_hooks or optimizer_module._global_optimizer_post_hooks):
-            return _hooked_step(self, closure)
+            return _hooked_step(self) if closure is None else _hooked_step(self, closure)  # hooks see step's own args
         return self._step(closure)
 
     step.hooked = True  # Optimizer wraps a step without this mark in its hooks and profiler record
