@@ -14,8 +14,9 @@ Random images of each model's shape stand in for data: speed does not depend on 
 values. Quality at bf16 is checked separately (``--quality``): a GAN (default ``dcgan``,
 which trains stably in a few epochs; study 002's dcgan28 collapses under its own settings
 in fp32 and bf16 alike) trained on real Fashion-MNIST in fp32 and in bf16 + channels_last
-for the same steps and seeds, scored by evaluator FD, precision and recall of 10,000
-samples against the test split.
+for the same steps and seeds (and, for a model with genbench's CPU layers, in bf16 with the
+plain torch layers), scored by evaluator FD, precision and recall of 10,000 samples
+against the test split.
 
 Usage: python benchmarks/images.py [--steps 15] [--repeats 3] [--device cpu] [--threads N] [--models dcgan28,...]
        [--quality] [--out benchmarks/results/images-cpu.json (images-gpu.json with --device cuda)]
@@ -163,7 +164,10 @@ def quality_check(device: torch.device, epochs: int, model_name: str, seeds: lis
     """``model_name`` on Fashion-MNIST, fp32 vs bf16 autocast + channels_last, with the
     DCGAN paper's Adam (2e-4, betas 0.5/0.999), for each seed the same init, batches and
     steps in both precisions: final losses and evaluator FD / precision / recall of 10,000
-    samples against the test split, per seed and as the mean over seeds."""
+    samples against the test split, per seed and as the mean over seeds. A model with
+    genbench's CPU layers (TinyMapConv2d, LatentConvTranspose2d) is also trained in bf16
+    with the plain torch layers instead (``bf16_plain_layers``): the same maths, rounded
+    differently, so its scores show what the layers alone change."""
     from genbench.data import make_splits
     from genbench.features import FeatureRequest, extractor_loader
     from genbench.metrics import EvalContext, evaluate
@@ -173,12 +177,17 @@ def quality_check(device: torch.device, epochs: int, model_name: str, seeds: lis
     evaluator = extractor_loader("evaluator", FeatureRequest("fashion-mnist", {}))()
     ctx = EvalContext(train=splits.train, test=splits.test, modes=None, kind="images",
                       test_labels=splits.labels["test"], extractors={"evaluator": lambda: evaluator})
+    arms = [("fp32", "fp32", True), ("bf16", "bf16", True)]  # (name, precision, genbench's CPU layers)
+    if device.type == "cpu" and any(type(m) in CPU_CONVOLUTIONS for m in build_model(model_name, (1, 28, 28), {}).modules()):
+        arms.append(("bf16_plain_layers", "bf16", False))  # what the CPU layers change, alone
     out = {}
-    for precision in ("fp32", "bf16"):
+    for arm, precision, cpu_forms in arms:
         per_seed = {}
         for seed in seeds:
             torch.manual_seed(seed)
             model = build_model(model_name, (1, 28, 28), {})
+            if not cpu_forms:
+                plain_convolutions(model)
             settings = genbench_settings(model_name, epochs=epochs, precision=precision, betas=(0.5, 0.999),
                                          channels_last=precision == "bf16")
             trainer = make_trainer([model], splits.train, splits.holdout, settings, [seed], device)
@@ -191,9 +200,9 @@ def quality_check(device: torch.device, epochs: int, model_name: str, seeds: lis
             last = trainer.histories[0][-1]
             per_seed[seed] = {"train_seconds": round(seconds, 1), "d_loss": round(last["d_loss"], 4),
                               "g_loss": round(last["g_loss"], 4), **{k: round(v, 4) for k, v in scores.items()}}
-            print(precision, seed, per_seed[seed], flush=True)
+            print(arm, seed, per_seed[seed], flush=True)
         keys = per_seed[seeds[0]]
-        out[precision] = {"seeds": per_seed,
+        out[arm] = {"seeds": per_seed,
                           "mean": {k: round(float(np.mean([r[k] for r in per_seed.values()])), 4) for k in keys}}
     return out
 
