@@ -238,13 +238,42 @@ def test_lean_adam_with_parameters_of_two_dtypes_steps_as_fused_adam_and_builds_
     assert len(builds) == 1  # found mixed once; the other four steps go straight to Adam.step
 
 
+def test_lean_adam_step_hooks_see_the_arguments_adam_s_hooks_see():
+    from genbench.train.adam import LeanAdam
+
+    def hook_calls(make):
+        param = torch.zeros(3, requires_grad=True)
+        opt, calls = make([param]), []
+        opt.register_step_pre_hook(lambda o, args, kwargs: calls.append(("pre", len(args), sorted(kwargs))))
+        opt.register_step_post_hook(lambda o, args, kwargs: calls.append(("post", len(args), sorted(kwargs))))
+
+        def closure():
+            opt.zero_grad()
+            loss = param.pow(2).sum()
+            loss.backward()
+            return loss
+
+        opt.step()
+        opt.step(closure)
+        opt.step(closure=closure)
+        return calls
+
+    lean = hook_calls(lambda p: LeanAdam(p, lr=0.1, betas=(0.9, 0.999)))
+    assert lean == hook_calls(lambda p: torch.optim.Adam(p, lr=0.1, fused=True))
+    assert [c[1:] for c in lean[::2]] == [(1, []), (2, []), (1, ["closure"])]  # (opt,), (opt, fn), (opt,) + closure=
+
+
 @pytest.mark.parametrize("copy_with", ["deepcopy", "pickle"])
-def test_a_copied_lean_adam_steps_on_as_fused_adam(copy_with):
+def test_a_copied_lean_adam_steps_on_as_fused_adam(copy_with, monkeypatch):
     """Optimizer pickles only its state and groups: a copy rebuilds LeanAdam's lists."""
     import copy
     import pickle
 
     from genbench.train.adam import LeanAdam
+
+    builds = []
+    build = LeanAdam._build
+    monkeypatch.setattr(LeanAdam, "_build", lambda self: builds.append(self) or build(self))
 
     def run(make):
         torch.manual_seed(0)
@@ -262,7 +291,10 @@ def test_a_copied_lean_adam_steps_on_as_fused_adam(copy_with):
     lean, lean_state = run(lambda p: LeanAdam(p, lr=0.1, betas=(0.9, 0.999)))
     reference, ref_state = run(lambda p: torch.optim.Adam(p, lr=0.1, fused=True))
     assert all(torch.equal(a, b) for a, b in zip(lean, reference))
-    assert [float(lean_state["state"][i]["step"]) for i in (0, 1)] == [8.0, 8.0]
+    for i in (0, 1):
+        assert torch.equal(lean_state["state"][i]["step"], ref_state["state"][i]["step"])
+    # the original built its lists after its first step, the copy after its own, both steps on the lean path
+    assert len(builds) == 2 and builds[0] is not builds[1]
 
 
 def test_lean_adam_under_a_grad_scaler_unscales_and_skips_inf_steps_as_fused_adam():

@@ -70,11 +70,12 @@ class LeanAdam(torch.optim.Adam):
             state["step"] = count
         return [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states], [s["step"] for s in states]
 
-    def step(self, closure=None):  # noqa: ANN001, ANN201 - Optimizer.step's signature
+    def step(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201 - Optimizer.step's: (closure=None)
+        # Passed on as given, so step hooks see the arguments as Adam's hooks do.
         if (self._optimizer_step_pre_hooks or self._optimizer_step_post_hooks or torch.autograd._profiler_enabled()
                 or optimizer_module._global_optimizer_pre_hooks or optimizer_module._global_optimizer_post_hooks):
-            return _hooked_step(self) if closure is None else _hooked_step(self, closure)  # hooks see step's own args
-        return self._step(closure)
+            return _hooked_step(self, *args, **kwargs)
+        return self._step(*args, **kwargs)
 
     step.hooked = True  # Optimizer wraps a step without this mark in its hooks and profiler record
 
