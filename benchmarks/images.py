@@ -13,10 +13,10 @@ part of the speed-up is.
 Random images of each model's shape stand in for data: speed does not depend on pixel
 values. Quality at bf16 is checked separately (``--quality``): a GAN (default ``dcgan``,
 which trains stably in a few epochs; study 002's dcgan28 collapses under its own settings
-in fp32 and bf16 alike) trained on real Fashion-MNIST in fp32 and in bf16 + channels_last
-for the same steps and seeds (and, for a model with genbench's CPU layers, in bf16 with the
-plain torch layers), scored by evaluator FD, precision and recall of 10,000 samples
-against the test split.
+in fp32 and bf16 alike) trained on real Fashion-MNIST in fp32 and in bf16 in its preset's
+layout (channels_last but for ``dcgan-tf28``) for the same steps and seeds (and, on the
+CPU for a model with genbench's CPU layers, in bf16 with the plain torch layers), scored
+by evaluator FD, precision and recall of 10,000 samples against the test split.
 
 Usage: python benchmarks/images.py [--steps 15] [--repeats 3] [--device cpu] [--threads N] [--models dcgan28,...]
        [--quality] [--out benchmarks/results/images-cpu.json (images-gpu.json with --device cuda)]
@@ -24,6 +24,7 @@ Usage: python benchmarks/images.py [--steps 15] [--repeats 3] [--device cpu] [--
 from __future__ import annotations
 
 import argparse
+import hashlib
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -117,6 +118,11 @@ def genbench_settings(name: str, **overrides) -> TrainSettings:
 CPU_CONVOLUTIONS = {TinyMapConv2d: nn.Conv2d, LatentConvTranspose2d: nn.ConvTranspose2d}
 
 
+def has_cpu_forms(model: nn.Module) -> bool:
+    """Whether ``model`` has a TinyMapConv2d or LatentConvTranspose2d layer."""
+    return any(type(m) in CPU_CONVOLUTIONS for m in model.modules())
+
+
 def plain_convolutions(model: nn.Module) -> None:
     """Every TinyMapConv2d and LatentConvTranspose2d computed as the plain torch layer it subclasses."""
     for layer in model.modules():
@@ -145,8 +151,7 @@ def sweep(name: str, data: np.ndarray, args: argparse.Namespace, device: torch.d
     """img/s and speed-up over ``ref`` of genbench's loop under each precision and layout
     (and with TinyMapConv2d and LatentConvTranspose2d layers as the plain torch layers),
     best of ``args.repeats``."""
-    has_cpu_forms = any(type(m) in CPU_CONVOLUTIONS for m in build_model(name, data.shape[1:], {}).modules())
-    forms = (True, False) if has_cpu_forms else (True,)
+    forms = (True, False) if has_cpu_forms(build_model(name, data.shape[1:], {})) else (True,)
     combos = [(p, cl, f) for p in ("fp32", "bf16") for cl in (False, True) for f in forms]
     out = {}
     for _ in range(args.repeats):
@@ -160,11 +165,22 @@ def sweep(name: str, data: np.ndarray, args: argparse.Namespace, device: torch.d
     return {key: {"img_s": round(rate, 1), "speedup": round(rate / ref, 2)} for key, rate in out.items()}
 
 
+def weights_digest(model: nn.Module) -> str:
+    """SHA-256 of every parameter and buffer's values (16 hex digits): equal digests mean
+    bit-identical weights, whatever their memory layout."""
+    digest = hashlib.sha256()
+    for tensor in model.state_dict().values():
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 def quality_check(device: torch.device, epochs: int, model_name: str, seeds: list[int]) -> dict:
-    """``model_name`` on Fashion-MNIST, fp32 vs bf16 autocast + channels_last, with the
+    """``model_name`` on Fashion-MNIST, fp32 (contiguous) vs bf16 autocast in the layout its
+    preset trains in (``genbench_settings``: channels_last but for CONTIGUOUS), with the
     DCGAN paper's Adam (2e-4, betas 0.5/0.999), for each seed the same init, batches and
     steps in both precisions: final losses and evaluator FD / precision / recall of 10,000
-    samples against the test split, per seed and as the mean over seeds. A model with
+    samples against the test split, per seed and as the mean over seeds, and a digest of
+    each seed's trained weights (equal digests: bit-identical training). A model with
     genbench's CPU layers (TinyMapConv2d, LatentConvTranspose2d) is also trained in bf16
     with the plain torch layers instead (``bf16_plain_layers``): the same maths, rounded
     differently, so its scores show what the layers alone change."""
@@ -178,9 +194,9 @@ def quality_check(device: torch.device, epochs: int, model_name: str, seeds: lis
     ctx = EvalContext(train=splits.train, test=splits.test, modes=None, kind="images",
                       test_labels=splits.labels["test"], extractors={"evaluator": lambda: evaluator})
     arms = [("fp32", "fp32", True), ("bf16", "bf16", True)]  # (name, precision, genbench's CPU layers)
-    if device.type == "cpu" and any(type(m) in CPU_CONVOLUTIONS for m in build_model(model_name, (1, 28, 28), {}).modules()):
+    if device.type == "cpu" and has_cpu_forms(build_model(model_name, (1, 28, 28), {})):
         arms.append(("bf16_plain_layers", "bf16", False))  # what the CPU layers change, alone
-    out = {}
+    out = {"epochs": epochs, "seeds": seeds}
     for arm, precision, cpu_forms in arms:
         per_seed = {}
         for seed in seeds:
@@ -188,8 +204,8 @@ def quality_check(device: torch.device, epochs: int, model_name: str, seeds: lis
             model = build_model(model_name, (1, 28, 28), {})
             if not cpu_forms:
                 plain_convolutions(model)
-            settings = genbench_settings(model_name, epochs=epochs, precision=precision, betas=(0.5, 0.999),
-                                         channels_last=precision == "bf16")
+            layout = {} if precision == "bf16" else {"channels_last": False}  # bf16 as its preset; fp32 plain
+            settings = genbench_settings(model_name, epochs=epochs, precision=precision, betas=(0.5, 0.999), **layout)
             trainer = make_trainer([model], splits.train, splits.holdout, settings, [seed], device)
             start = time.perf_counter()
             while trainer.epoch < epochs:
@@ -199,11 +215,13 @@ def quality_check(device: torch.device, epochs: int, model_name: str, seeds: lis
             scores = evaluate(["fd", "pr"], sample_run(model, 10000, seed, device), ctx)
             last = trainer.histories[0][-1]
             per_seed[seed] = {"train_seconds": round(seconds, 1), "d_loss": round(last["d_loss"], 4),
-                              "g_loss": round(last["g_loss"], 4), **{k: round(v, 4) for k, v in scores.items()}}
+                              "g_loss": round(last["g_loss"], 4), **{k: round(v, 4) for k, v in scores.items()},
+                              "weights_sha256": weights_digest(model)}
             print(arm, seed, per_seed[seed], flush=True)
-        keys = per_seed[seeds[0]]
-        out[arm] = {"seeds": per_seed,
-                          "mean": {k: round(float(np.mean([r[k] for r in per_seed.values()])), 4) for k in keys}}
+        keys = [k for k in per_seed[seeds[0]] if k != "weights_sha256"]
+        out[arm] = {"precision": precision, "channels_last": settings.channels_last, "plain_layers": not cpu_forms,
+                    "seeds": per_seed,
+                    "mean": {k: round(float(np.mean([r[k] for r in per_seed.values()])), 4) for k in keys}}
     return out
 
 
@@ -216,10 +234,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's, one per core); 1 gives steadier "
                                                     "ratios on a machine shared with other work")
     parser.add_argument("--models", default=",".join(n for n, s in MODELS.items() if len(s.example_shape) == 3))
-    parser.add_argument("--quality", action="store_true", help="also train a GAN fp32 vs bf16 on Fashion-MNIST")
+    parser.add_argument("--quality", action="store_true", help="also train a GAN fp32 vs bf16 on Fashion-MNIST (and bf16 with the plain torch layers "
+                                                                 "on the CPU, for a model with genbench's CPU layers)")
     parser.add_argument("--quality-model", default="dcgan")
     parser.add_argument("--quality-epochs", type=int, default=1)
-    parser.add_argument("--quality-seeds", default="0", help="comma-separated seeds, each trained in both precisions")
+    parser.add_argument("--quality-seeds", default="0", help="comma-separated seeds, each trained in every arm")
     parser.add_argument("--sweep", action="store_true",
                         help="also time genbench's loop in fp32/bf16 x contiguous/channels_last (x genbench's CPU "
                              "forms of convolutions on/off where a model has TinyMapConv2d or LatentConvTranspose2d "
