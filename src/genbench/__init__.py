@@ -16,10 +16,8 @@ from genbench.api import (
     load_run,
     load_study,
     make_runtime,
-    report,
     run_study,
     sample,
-    train,
 )
 from genbench.data import ImageDataset, PointDataset
 from genbench.data.image_data import ImageData
@@ -30,6 +28,14 @@ from genbench.metrics import EvalContext
 from genbench.models.base import GAN, VAE, GenerativeModel
 from genbench.scoring import SamplesScore
 from genbench.train.loop import Trainer
+
+# genbench.train and genbench.report are packages made callable (genbench.callable_package):
+# genbench.train(...) is genbench.api.train, and genbench.train.adam still the module.
+from genbench import report, train  # noqa: E402  (rebinds the names to the packages themselves)
+from genbench.callable_package import describe_call  # noqa: E402
+
+describe_call(train)
+describe_call(report)
 
 __all__ = [
     "GAN", "VAE", "EvalContext", "FeatureExtractor", "FeatureRequest", "GenbenchError", "GenerativeModel",
