@@ -29,13 +29,13 @@ from genbench.models.base import GAN, VAE, GenerativeModel
 from genbench.scoring import SamplesScore
 from genbench.train.loop import Trainer
 
-# genbench.train and genbench.report are packages made callable (genbench.callable_package):
-# genbench.train(...) is genbench.api.train, and genbench.train.adam still the module.
-from genbench import report, train  # noqa: E402  (rebinds the names to the packages themselves)
-from genbench.callable_package import describe_call  # noqa: E402
+# genbench.train and genbench.report are both subpackages and API functions: the packages
+# are made callable, so genbench.train(...) is genbench.api.train and genbench.train.adam a module.
+from genbench import api, report, train  # noqa: E402  (binds the names to the packages themselves)
+from genbench.callable_package import make_callable  # noqa: E402
 
-describe_call(train)
-describe_call(report)
+make_callable(train, api.train)
+make_callable(report, api.report)
 
 __all__ = [
     "GAN", "VAE", "EvalContext", "FeatureExtractor", "FeatureRequest", "GenbenchError", "GenerativeModel",

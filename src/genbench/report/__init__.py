@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from genbench.callable_package import make_callable
 from genbench.config import StudyConfig
 from genbench.data import DATASETS
 from genbench.errors import GenbenchError
@@ -27,8 +26,6 @@ from genbench.metrics import result_keys
 from genbench.plugins import activate, check_records, load_study_plugins
 from genbench.report.figures import class_histogram, dataset_figure, epochs_figure, image_dataset_figure
 from genbench.report.stats import mean_ci, verdict
-
-make_callable(__name__)  # genbench.report(...) is genbench.api.report; see genbench.callable_package
 
 MIN_FIGURE_WIDTH = 400  # px; image grids saved at 1 px per pixel are shown at least this wide
 

@@ -10,7 +10,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from genbench.callable_package import make_callable
 from genbench.config import TrainSettings
 from genbench.registry import Registry
 from genbench.train.diffusion import DiffusionTrainer
@@ -20,8 +19,6 @@ from genbench.train.hinge import HingeGANTrainer
 from genbench.train.loop import Tensors, Trainer
 from genbench.train.vae import VAETrainer
 from genbench.train.wgan_gp import WGANGPTrainer
-
-make_callable(__name__)  # genbench.train(...) is genbench.api.train; see genbench.callable_package
 
 TRAINERS: Registry[type[Trainer]] = Registry("trainer")
 TRAINERS.register("vae", VAETrainer)
